@@ -1,0 +1,143 @@
+# apxs.mk - builds mod_oauth2: a static core library (core + policy, plain C),
+# the Apache module linked against it with apxs, the oauth2-policy CLI, and
+# the unit, sanitizer and fuzz builds. Included by the top-level Makefile.
+#
+# Sources are found by wildcard: a new core file needs no edit here.
+
+APXS      ?= apxs
+CC        ?= cc
+CLANG     ?= clang
+PYTHON    ?= /usr/bin/python3
+BUILD     ?= build
+PKGS      := apr-1 apr-util-1 openssl jansson hiredis lua5.4 libcurl
+
+# Evaluated lazily: `make deps` may have just installed pkg-config files.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wno-unused-parameter -Wformat=2
+OPT       ?= -O2 -g
+CFLAGS_CORE = $(WARN) $(OPT) -fPIC -fvisibility=hidden -Iinclude $(PKG_CFLAGS)
+
+CORE_SRC   := $(wildcard mod_oauth2/core/*.c)
+POLICY_SRC := $(filter-out mod_oauth2/policy/cli.c,$(wildcard mod_oauth2/policy/*.c))
+APACHE_SRC := $(wildcard mod_oauth2/apache/*.c)
+LIB_SRC    := $(CORE_SRC) $(POLICY_SRC)
+HEADERS    := $(wildcard include/oauth2/*.h)
+
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+CORE_LIB   := $(BUILD)/libmodoauth2core.a
+MODULE     := $(BUILD)/mod_oauth2.so
+POLICY_CLI := $(BUILD)/oauth2-policy
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
+ASAN_DIR   := $(BUILD)/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+
+.PHONY: all module cli unit asan integration check-tools test test-only \
+        fuzz fuzz-smoke demo bench lint install deps clean
+
+all: module $(if $(wildcard mod_oauth2/policy/cli.c),cli)
+
+module: $(MODULE)
+cli: $(POLICY_CLI)
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_CORE) -c -o $@ $<
+
+$(CORE_LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+# apxs compiles the adapter with httpd's flags and links the core archive.
+# -fvisibility=hidden leaves only the module record exported (it carries
+# visibility("default")), so Debian's liboauth2 names can never clash.
+$(MODULE): $(APACHE_SRC) $(wildcard mod_oauth2/apache/*.h) $(CORE_LIB)
+	@mkdir -p $(BUILD)/apxs
+	cp $(APACHE_SRC) $(wildcard mod_oauth2/apache/*.h) $(BUILD)/apxs/
+	cd $(BUILD)/apxs && $(APXS) -c -o mod_oauth2.la \
+	    $(foreach f,$(WARN) -fvisibility=hidden -I$(CURDIR)/include $(PKG_CFLAGS),-Wc,$(f)) \
+	    $(notdir $(APACHE_SRC)) $(CURDIR)/$(CORE_LIB) $(PKG_LIBS) >apxs.log 2>&1 \
+	    || { cat apxs.log; exit 1; }
+	cp $(BUILD)/apxs/.libs/mod_oauth2.so $@
+
+$(POLICY_CLI): mod_oauth2/policy/cli.c $(CORE_LIB)
+	$(CC) $(CFLAGS_CORE) -o $@ $< $(CORE_LIB) $(PKG_LIBS) -lm
+
+# ---- unit tests (cmocka), plain and under ASan+UBSan ----------------------
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/helpers.c tests/unit/helpers.h $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_CORE) -Itests/unit -o $@ $< tests/unit/helpers.c \
+	    $(CORE_LIB) $(PKG_LIBS) -lcmocka -lm
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	    OAUTH2_TEST_DIR=$(CURDIR)/tests/unit $$t; done
+
+asan:
+	$(MAKE) --no-print-directory BUILD=$(ASAN_DIR) \
+	    OPT="-O1 -g $(ASAN_FLAGS)" unit
+
+# ---- integration tests (pytest from Debian) -------------------------------
+integration: all
+	cd tests/integration && OAUTH2_MODULE=$(CURDIR)/$(MODULE) \
+	    OAUTH2_POLICY_CLI=$(CURDIR)/$(POLICY_CLI) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+check-tools: all
+	@for s in tests/tools/check_*.sh; do echo "== $$s"; \
+	    MODULE=$(MODULE) bash $$s || exit 1; done
+
+# Everything README promises: dependencies, build, static checks, unit tests
+# plain and sanitized, integration tests. Non-zero on any failure.
+test:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory test-only
+
+test-only: all check-tools unit asan integration
+
+# ---- fuzzing (clang libFuzzer) --------------------------------------------
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Iinclude $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+	    mkdir -p tests/fuzz/corpus/$${n#fuzz_}; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/$${n#fuzz_}; done
+
+fuzz-smoke:
+	$(MAKE) --no-print-directory FUZZ_SECONDS=15 fuzz
+
+# ---- demo, bench, lint, install -------------------------------------------
+demo:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory all
+	$(PYTHON) tests/tools/demo.py --module $(CURDIR)/$(MODULE)
+
+bench: all
+	$(PYTHON) bench/bench.py --module $(CURDIR)/$(MODULE)
+
+lint:
+	clang-format --dry-run -Werror $(LIB_SRC) $(APACHE_SRC) \
+	    mod_oauth2/policy/cli.c $(HEADERS)
+
+install: all
+	$(APXS) -i -n oauth2 $(MODULE)
+	install -m 0755 $(POLICY_CLI) /usr/local/bin/oauth2-policy
+
+# Installs the Debian packages that are missing; a no-op when all are there.
+deps:
+	@bash tests/tools/deps.sh
+
+clean:
+	rm -rf $(BUILD)

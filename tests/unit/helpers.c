@@ -1,0 +1,91 @@
+/*
+ * helpers.c - fixtures shared by the unit tests (see helpers.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#include "helpers.h"
+
+static int apr_ready;
+
+static void capture(void *data, const char *file, int line,
+                    oauth2_log_level_t level, const char *msg)
+{
+    th_fixture_t *f = data;
+    int n;
+
+    (void)file;
+    (void)line;
+    (void)level;
+    n = snprintf(f->logbuf + f->loglen, sizeof(f->logbuf) - f->loglen, "%s\n",
+                 msg);
+    if (n > 0 && (size_t)n < sizeof(f->logbuf) - f->loglen)
+        f->loglen += (size_t)n;
+}
+
+int th_setup(void **state)
+{
+    th_fixture_t *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    if (!apr_ready) {
+        apr_initialize();
+        apr_ready = 1;
+    }
+    if (apr_pool_create(&f->pool, NULL) != APR_SUCCESS) {
+        free(f);
+        return -1;
+    }
+    f->log.sink = capture;
+    f->log.data = f;
+    f->log.level = OAUTH2_LOG_TRACE;
+    oauth2_ctx_init(&f->ctx, f->pool, &f->log,
+                    apr_time_from_sec((apr_time_t)TH_NOW_SEC));
+    *state = f;
+    return 0;
+}
+
+int th_teardown(void **state)
+{
+    th_fixture_t *f = *state;
+
+    apr_pool_destroy(f->pool);
+    free(f);
+    return 0;
+}
+
+int th_logged(const th_fixture_t *f, const char *needle)
+{
+    return strstr(f->logbuf, needle) != NULL;
+}
+
+char *th_read_file(apr_pool_t *p, const char *relpath, size_t *len)
+{
+    const char *dir = getenv("OAUTH2_TEST_DIR");
+    const char *path;
+    FILE *fp;
+    long n;
+    char *buf;
+
+    path = apr_pstrcat(p, dir ? dir : "tests/unit", "/", relpath, NULL);
+    fp = fopen(path, "rb");
+    if (fp == NULL)
+        fail_msg("cannot open %s", path);
+    fseek(fp, 0, SEEK_END);
+    n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = apr_palloc(p, (apr_size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, fp) != (size_t)n)
+        fail_msg("short read on %s", path);
+    fclose(fp);
+    buf[n] = '\0';
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
