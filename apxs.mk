@@ -129,7 +129,7 @@ bench: all
 
 lint:
 	clang-format --dry-run -Werror $(LIB_SRC) $(APACHE_SRC) \
-	    mod_oauth2/policy/cli.c $(HEADERS)
+	    $(wildcard mod_oauth2/policy/cli.c) $(HEADERS)
 
 install: all
 	$(APXS) -i -n oauth2 $(MODULE)
