@@ -8,7 +8,7 @@
 
 static void register_hooks(apr_pool_t *p)
 {
-    (void)p;
+    oauth2_ap_backend_register_hooks(p);
 }
 
 /* The only exported symbol of mod_oauth2.so (-fvisibility=hidden). */

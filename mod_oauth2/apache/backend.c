@@ -1,0 +1,230 @@
+/*
+ * backend.c - the hand-off to whatever serves the request behind us
+ * (CGI, proxy, handlers): it removes every client-sent copy of the headers
+ * we set, then exports the principal as REMOTE_USER, OAUTH2_CLAIM_<name>
+ * environment variables and, when configured, claim headers and the access
+ * token. Stripping runs on every request, protected or not, so a spoofed
+ * header never reaches a backend. Never authenticates or authorizes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <http_request.h>
+
+#include "oauth2_apache.h"
+#include "oauth2/log.h"
+
+#define DEFAULT_USER_CLAIM "sub"
+/* Always stripped, whatever the configured prefix. */
+#define BUILTIN_PREFIX "OAUTH2-CLAIM-"
+
+/*
+ * The backend settings for this request. Until the adapter's dir config
+ * carries OAuth2RemoteUserClaim / OAuth2ClaimHeaderPrefix this gives the
+ * defaults (sub, no claim headers); config.c wires the real values in.
+ */
+void oauth2_ap_backend_cfg_get(request_rec *r, oauth2_ap_backend_cfg_t *bc)
+{
+    (void)r;
+    bc->remote_user_claim = NULL;
+    bc->header_prefix = NULL;
+    bc->token_header = NULL;
+}
+
+/* Does `name` start with `prefix`, ignoring case and treating '-' == '_'? */
+static int prefixed(const char *name, const char *prefix)
+{
+    for (; *prefix != '\0'; prefix++, name++) {
+        char a = *name, b = *prefix;
+
+        if (a == '\0')
+            return 0;
+        if (a == '_')
+            a = '-';
+        if (b == '_')
+            b = '-';
+        if (apr_tolower(a) != apr_tolower(b))
+            return 0;
+    }
+    return 1;
+}
+
+/* Same as prefixed() but the whole name must match. */
+static int same_name(const char *name, const char *want)
+{
+    return strlen(name) == strlen(want) && prefixed(name, want);
+}
+
+typedef struct strip_walk_t {
+    const oauth2_ap_backend_cfg_t *bc;
+    apr_array_header_t *doomed;
+} strip_walk_t;
+
+static int collect(void *data, const char *key, const char *val)
+{
+    strip_walk_t *w = data;
+    const oauth2_ap_backend_cfg_t *bc = w->bc;
+
+    (void)val;
+    if (prefixed(key, BUILTIN_PREFIX) || same_name(key, "REMOTE-USER") ||
+        (bc->header_prefix != NULL && bc->header_prefix[0] != '\0' &&
+         prefixed(key, bc->header_prefix)) ||
+        (bc->token_header != NULL && same_name(key, bc->token_header)))
+        APR_ARRAY_PUSH(w->doomed, const char *) = key;
+    return 1;
+}
+
+/*
+ * Remove every incoming header the backend could mistake for one of ours:
+ * the configured claim prefix and the built-in one (any case, '-' or '_'),
+ * Remote-User, and the access-token header. Safe to call more than once.
+ */
+void oauth2_ap_backend_strip(request_rec *r, const oauth2_ap_backend_cfg_t *bc)
+{
+    strip_walk_t w;
+    int i;
+
+    w.bc = bc;
+    w.doomed = apr_array_make(r->pool, 4, sizeof(const char *));
+    apr_table_do(collect, &w, r->headers_in, NULL);
+    for (i = 0; i < w.doomed->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(w.doomed, i, const char *);
+
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      OAUTH2_LOGNO(00700) "removed client header %s",
+                      ap_escape_logitem(r->pool, k));
+        apr_table_unset(r->headers_in, k);
+    }
+}
+
+/* A claim value as text: strings as they are, anything else as JSON. */
+static const char *claim_text(apr_pool_t *p, const json_t *v)
+{
+    char *s;
+    const char *out;
+
+    if (json_is_string(v))
+        return apr_pstrmemdup(p, json_string_value(v), json_string_length(v));
+    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s == NULL)
+        return NULL;
+    out = apr_pstrdup(p, s);
+    free(s);
+    return out;
+}
+
+/* Header values may not carry control characters (CR/LF injection). */
+static const char *header_safe(apr_pool_t *p, const char *v)
+{
+    char *s = apr_pstrdup(p, v), *c;
+
+    for (c = s; *c != '\0'; c++) {
+        if (apr_iscntrl(*c))
+            *c = ' ';
+    }
+    return s;
+}
+
+/* Claim names become [A-Za-z0-9_] so they are valid env/header names. */
+static const char *name_safe(apr_pool_t *p, const char *name, char other)
+{
+    char *s = apr_pstrdup(p, name), *c;
+
+    for (c = s; *c != '\0'; c++) {
+        if (!apr_isalnum(*c) && *c != '_')
+            *c = other;
+    }
+    return s;
+}
+
+/*
+ * Set r->user from the configured claim (default "sub"). Apache answers 500
+ * when authentication succeeds without a user, so a missing claim gives ""
+ * (logged), never another claim's value.
+ */
+void oauth2_ap_backend_set_user(request_rec *r,
+                                const oauth2_ap_backend_cfg_t *bc,
+                                const oauth2_principal_t *p)
+{
+    const char *name =
+        bc->remote_user_claim ? bc->remote_user_claim : DEFAULT_USER_CLAIM;
+    const json_t *v = p->claims ? json_object_get(p->claims, name) : NULL;
+    const char *user = v ? claim_text(r->pool, v) : NULL;
+
+    if (user == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      OAUTH2_LOGNO(00701) "remote user claim %s absent",
+                      ap_escape_logitem(r->pool, name));
+        user = "";
+    }
+    r->user = (char *)user;
+}
+
+/*
+ * Export the principal to the backend: r->user, OAUTH2_CLAIM_<name> for
+ * every top-level claim, <prefix><name> headers when a prefix is set, and
+ * the access token header when configured. Call after
+ * oauth2_ap_backend_strip() (the fixups hook does both in order).
+ */
+void oauth2_ap_backend_export(request_rec *r, const oauth2_ap_backend_cfg_t *bc,
+                              const oauth2_principal_t *p)
+{
+    const char *key;
+    json_t *v;
+    int headers = bc->header_prefix != NULL && bc->header_prefix[0] != '\0';
+
+    oauth2_ap_backend_set_user(r, bc, p);
+    if (p->claims != NULL) {
+        json_object_foreach(p->claims, key, v)
+        {
+            const char *text = claim_text(r->pool, v);
+
+            if (text == NULL)
+                continue;
+            apr_table_setn(r->subprocess_env,
+                           apr_pstrcat(r->pool, "OAUTH2_CLAIM_",
+                                       name_safe(r->pool, key, '_'), NULL),
+                           text);
+            if (headers)
+                apr_table_setn(r->headers_in,
+                               apr_pstrcat(r->pool, bc->header_prefix,
+                                           name_safe(r->pool, key, '-'), NULL),
+                               header_safe(r->pool, text));
+        }
+    }
+    if (bc->token_header != NULL && p->access_token != NULL)
+        apr_table_setn(r->headers_in, bc->token_header, p->access_token);
+}
+
+/* Every request, protected or not: drop spoofed copies before anyone reads. */
+static int strip_hook(request_rec *r)
+{
+    oauth2_ap_backend_cfg_t bc;
+
+    oauth2_ap_backend_cfg_get(r, &bc);
+    oauth2_ap_backend_strip(r, &bc);
+    return DECLINED;
+}
+
+/* After authn/authz succeeded: hand the principal over, if there is one. */
+static int export_hook(request_rec *r)
+{
+    oauth2_ap_backend_cfg_t bc;
+    const oauth2_principal_t *p = oauth2_ap_principal_get(r);
+
+    if (p == NULL)
+        return DECLINED;
+    oauth2_ap_backend_cfg_get(r, &bc);
+    oauth2_ap_backend_strip(r, &bc);
+    oauth2_ap_backend_export(r, &bc, p);
+    return DECLINED;
+}
+
+void oauth2_ap_backend_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_header_parser(strip_hook, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(export_hook, NULL, NULL, APR_HOOK_MIDDLE);
+}
