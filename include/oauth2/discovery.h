@@ -26,11 +26,11 @@ typedef struct oauth2_provider_meta_t {
 /* A built-in provider description (preset=NAME). */
 typedef struct oauth2_discovery_preset_t {
     const char *name;
-    const char *discovery_url;    /* NULL: endpoints below are complete */
-    const char *alt_issuer;       /* a second accepted `iss` spelling */
-    const char *scope;            /* default scope */
-    const char *user_claim;       /* default identity claim */
-    oauth2_provider_meta_t meta;  /* when discovery_url is NULL */
+    const char *discovery_url;   /* NULL: endpoints below are complete */
+    const char *alt_issuer;      /* a second accepted `iss` spelling */
+    const char *scope;           /* default scope */
+    const char *user_claim;      /* default identity claim */
+    oauth2_provider_meta_t meta; /* when discovery_url is NULL */
 } oauth2_discovery_preset_t;
 
 /* The preset called `name`, or NULL. */
@@ -71,12 +71,10 @@ oauth2_discovery_cache_t *oauth2_discovery_cache_create(apr_pool_t *p,
  * copy in ctx->pool. UNAVAILABLE when the provider cannot be reached and
  * nothing is cached; DENIED when the document is invalid.
  */
-oauth2_status_t oauth2_discovery_get(oauth2_ctx_t *ctx,
-                                     oauth2_discovery_cache_t *cache,
-                                     oauth2_http_t *http,
-                                     const char *discovery_url,
-                                     const char *expected_issuer,
-                                     apr_interval_time_t ttl,
-                                     oauth2_provider_meta_t **out);
+oauth2_status_t
+oauth2_discovery_get(oauth2_ctx_t *ctx, oauth2_discovery_cache_t *cache,
+                     oauth2_http_t *http, const char *discovery_url,
+                     const char *expected_issuer, apr_interval_time_t ttl,
+                     oauth2_provider_meta_t **out);
 
 #endif /* OAUTH2_DISCOVERY_H */

@@ -24,17 +24,17 @@ typedef enum {
 /* One configured provider (OAuth2Provider). Lives in the config pool. */
 typedef struct oauth2_rp_provider_t {
     const char *name;
-    const char *discovery_url;  /* NULL: `meta` is complete */
-    const char *alt_issuer;     /* second accepted `iss` (Google) or NULL */
+    const char *discovery_url;   /* NULL: `meta` is complete */
+    const char *alt_issuer;      /* second accepted `iss` (Google) or NULL */
     oauth2_provider_meta_t meta; /* configured endpoints, override discovery */
     const char *client_id;
     const char *client_secret; /* never logged */
     const char *scope;         /* space separated */
     oauth2_rp_auth_t auth;
-    int userinfo;              /* 1: fetch at login when there is an endpoint */
-    const char *user_claim;    /* identity claim path, default "sub" */
-    const char *hd;            /* Google hosted domain restriction or NULL */
-    const char *auth_params;   /* extra "k=v&k2=v2" for the authorization URL */
+    int userinfo;            /* 1: fetch at login when there is an endpoint */
+    const char *user_claim;  /* identity claim path, default "sub" */
+    const char *hd;          /* Google hosted domain restriction or NULL */
+    const char *auth_params; /* extra "k=v&k2=v2" for the authorization URL */
     apr_interval_time_t timeout; /* outbound calls; 0: http default */
 } oauth2_rp_provider_t;
 
@@ -64,13 +64,11 @@ typedef struct oauth2_rp_login_t {
  * authorization URL (code flow, S256). `redirect_uri` is absolute.
  * ERROR/UNAVAILABLE on RNG failure; DENIED when the endpoint is missing.
  */
-oauth2_status_t oauth2_rp_login_start(oauth2_ctx_t *ctx,
-                                      const oauth2_rp_provider_t *prov,
-                                      const oauth2_provider_meta_t *meta,
-                                      const char *redirect_uri,
-                                      const char *return_url,
-                                      oauth2_rp_login_t **login,
-                                      const char **auth_url);
+oauth2_status_t
+oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
+                      const oauth2_provider_meta_t *meta,
+                      const char *redirect_uri, const char *return_url,
+                      oauth2_rp_login_t **login, const char **auth_url);
 
 /* The login as compact JSON text (to be sealed by the caller). */
 char *oauth2_rp_login_encode(oauth2_ctx_t *ctx, const oauth2_rp_login_t *l);
@@ -80,8 +78,7 @@ char *oauth2_rp_login_encode(oauth2_ctx_t *ctx, const oauth2_rp_login_t *l);
  * (or created in the future beyond a minute of skew).
  */
 oauth2_status_t oauth2_rp_login_decode(oauth2_ctx_t *ctx, const char *json,
-                                       size_t len,
-                                       apr_interval_time_t max_age,
+                                       size_t len, apr_interval_time_t max_age,
                                        oauth2_rp_login_t **out);
 
 /*

@@ -18,9 +18,17 @@
 #define DISCOVERY_MAX_BYTES (64 * 1024)
 
 static const oauth2_discovery_preset_t presets[] = {
-    {"google", "https://accounts.google.com" WELL_KNOWN,
-     "accounts.google.com", "openid email profile", "sub", {0}},
-    {"github", NULL, NULL, "read:user user:email", "login",
+    {"google",
+     "https://accounts.google.com" WELL_KNOWN,
+     "accounts.google.com",
+     "openid email profile",
+     "sub",
+     {0}},
+    {"github",
+     NULL,
+     NULL,
+     "read:user user:email",
+     "login",
      {NULL, "https://github.com/login/oauth/authorize",
       "https://github.com/login/oauth/access_token",
       "https://api.github.com/user", NULL, NULL, 0}},
@@ -30,8 +38,7 @@ const oauth2_discovery_preset_t *oauth2_discovery_preset(const char *name)
 {
     size_t i;
 
-    for (i = 0; name != NULL && i < sizeof(presets) / sizeof(presets[0]);
-         i++) {
+    for (i = 0; name != NULL && i < sizeof(presets) / sizeof(presets[0]); i++) {
         if (strcmp(presets[i].name, name) == 0)
             return &presets[i];
     }
@@ -140,10 +147,10 @@ oauth2_status_t oauth2_discovery_parse(oauth2_ctx_t *ctx, const char *json,
         goto end;
     }
     if (expected_issuer != NULL && strcmp(m->issuer, expected_issuer) != 0) {
-        oauth2_err_set(ctx, "metadata issuer %s is not %s",
-                       oauth2_log_escape(ctx->pool, m->issuer,
-                                         strlen(m->issuer)),
-                       expected_issuer);
+        oauth2_err_set(
+            ctx, "metadata issuer %s is not %s",
+            oauth2_log_escape(ctx->pool, m->issuer, strlen(m->issuer)),
+            expected_issuer);
         rc = OAUTH2_DENIED;
         goto end;
     }
@@ -267,19 +274,16 @@ static oauth2_status_t fetch(oauth2_ctx_t *ctx, oauth2_http_t *http,
                                   expected_issuer, out);
 }
 
-oauth2_status_t oauth2_discovery_get(oauth2_ctx_t *ctx,
-                                     oauth2_discovery_cache_t *cache,
-                                     oauth2_http_t *http,
-                                     const char *discovery_url,
-                                     const char *expected_issuer,
-                                     apr_interval_time_t ttl,
-                                     oauth2_provider_meta_t **out)
+oauth2_status_t
+oauth2_discovery_get(oauth2_ctx_t *ctx, oauth2_discovery_cache_t *cache,
+                     oauth2_http_t *http, const char *discovery_url,
+                     const char *expected_issuer, apr_interval_time_t ttl,
+                     oauth2_provider_meta_t **out)
 {
     oauth2_provider_meta_t *m;
     oauth2_status_t rc;
 
-    if (cache != NULL &&
-        (m = lookup(ctx, cache, discovery_url, ttl)) != NULL) {
+    if (cache != NULL && (m = lookup(ctx, cache, discovery_url, ttl)) != NULL) {
         *out = m;
         return OAUTH2_OK;
     }
@@ -290,13 +294,13 @@ oauth2_status_t oauth2_discovery_get(oauth2_ctx_t *ctx,
         *out = m;
         return OAUTH2_OK;
     }
-    oauth2_log_warn(ctx,
-                    OAUTH2_LOGNO(00300) "discovery of %s failed (%s): %s",
+    oauth2_log_warn(ctx, OAUTH2_LOGNO(00300) "discovery of %s failed (%s): %s",
                     discovery_url, oauth2_status_str(rc), ctx->err.text);
     if (rc == OAUTH2_UNAVAILABLE && cache != NULL &&
         (m = lookup(ctx, cache, discovery_url, 2 * ttl)) != NULL) {
-        oauth2_log_info(ctx, OAUTH2_LOGNO(00301) "serving stale metadata "
-                                                 "for %s",
+        oauth2_log_info(ctx,
+                        OAUTH2_LOGNO(00301) "serving stale metadata "
+                                            "for %s",
                         discovery_url);
         *out = m;
         return OAUTH2_OK;

@@ -46,24 +46,21 @@ oauth2_provider_meta_t *oauth2_rp_meta_merge(oauth2_ctx_t *ctx,
     PICK(userinfo_endpoint);
     PICK(jwks_uri);
     PICK(end_session_endpoint);
-    m->iss_parameter_supported = (d && d->iss_parameter_supported) ||
-                                 prov->meta.iss_parameter_supported;
+    m->iss_parameter_supported =
+        (d && d->iss_parameter_supported) || prov->meta.iss_parameter_supported;
     return m;
 }
 
-static const char *with_query(apr_pool_t *p, const char *url,
-                              const char *query)
+static const char *with_query(apr_pool_t *p, const char *url, const char *query)
 {
     return apr_pstrcat(p, url, strchr(url, '?') ? "&" : "?", query, NULL);
 }
 
-oauth2_status_t oauth2_rp_login_start(oauth2_ctx_t *ctx,
-                                      const oauth2_rp_provider_t *prov,
-                                      const oauth2_provider_meta_t *meta,
-                                      const char *redirect_uri,
-                                      const char *return_url,
-                                      oauth2_rp_login_t **login,
-                                      const char **auth_url)
+oauth2_status_t
+oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
+                      const oauth2_provider_meta_t *meta,
+                      const char *redirect_uri, const char *return_url,
+                      oauth2_rp_login_t **login, const char **auth_url)
 {
     unsigned char md[OAUTH2_SHA256_LEN];
     oauth2_rp_login_t *l = apr_pcalloc(ctx->pool, sizeof(*l));
@@ -92,15 +89,13 @@ oauth2_status_t oauth2_rp_login_start(oauth2_ctx_t *ctx,
         "redirect_uri", redirect_uri, "scope", prov->scope, "state", l->state,
         "code_challenge", challenge, "code_challenge_method", "S256", NULL);
     if (l->nonce != NULL)
-        q = apr_pstrcat(ctx->pool, q, "&",
-                        oauth2_http_form_encode(ctx->pool, "nonce", l->nonce,
-                                                NULL),
-                        NULL);
+        q = apr_pstrcat(
+            ctx->pool, q, "&",
+            oauth2_http_form_encode(ctx->pool, "nonce", l->nonce, NULL), NULL);
     if (prov->hd != NULL)
-        q = apr_pstrcat(ctx->pool, q, "&",
-                        oauth2_http_form_encode(ctx->pool, "hd", prov->hd,
-                                                NULL),
-                        NULL);
+        q = apr_pstrcat(
+            ctx->pool, q, "&",
+            oauth2_http_form_encode(ctx->pool, "hd", prov->hd, NULL), NULL);
     if (prov->auth_params != NULL)
         q = apr_pstrcat(ctx->pool, q, "&", prov->auth_params, NULL);
     *auth_url = with_query(ctx->pool, meta->authorization_endpoint, q);
@@ -133,8 +128,7 @@ char *oauth2_rp_login_encode(oauth2_ctx_t *ctx, const oauth2_rp_login_t *l)
 }
 
 oauth2_status_t oauth2_rp_login_decode(oauth2_ctx_t *ctx, const char *json,
-                                       size_t len,
-                                       apr_interval_time_t max_age,
+                                       size_t len, apr_interval_time_t max_age,
                                        oauth2_rp_login_t **out)
 {
     oauth2_rp_login_t *l = apr_pcalloc(ctx->pool, sizeof(*l));
@@ -157,8 +151,7 @@ oauth2_status_t oauth2_rp_login_decode(oauth2_ctx_t *ctx, const char *json,
         goto end;
     }
     l->created = apr_time_from_sec((apr_time_t)json_integer_value(t));
-    if (l->created > ctx->now + CLOCK_SKEW ||
-        ctx->now - l->created > max_age) {
+    if (l->created > ctx->now + CLOCK_SKEW || ctx->now - l->created > max_age) {
         oauth2_err_set(ctx, "login state expired");
         goto end;
     }
@@ -290,9 +283,9 @@ oauth2_status_t oauth2_rp_callback_check(oauth2_ctx_t *ctx,
         return OAUTH2_DENIED;
     }
     if (cb->error != NULL) {
-        oauth2_err_set(ctx, "provider error: %s",
-                       oauth2_log_escape(ctx->pool, cb->error,
-                                         strlen(cb->error)));
+        oauth2_err_set(
+            ctx, "provider error: %s",
+            oauth2_log_escape(ctx->pool, cb->error, strlen(cb->error)));
         return OAUTH2_DENIED;
     }
     /* RFC 9207: checked when present, required when announced. */
@@ -321,13 +314,12 @@ char *oauth2_rp_end_session_url(oauth2_ctx_t *ctx,
 
     if (meta == NULL || meta->end_session_endpoint == NULL)
         return NULL;
-    q = oauth2_http_form_encode(ctx->pool, "client_id", prov->client_id,
-                                NULL);
+    q = oauth2_http_form_encode(ctx->pool, "client_id", prov->client_id, NULL);
     if (id_token != NULL)
-        q = apr_pstrcat(ctx->pool, q, "&",
-                        oauth2_http_form_encode(ctx->pool, "id_token_hint",
-                                                id_token, NULL),
-                        NULL);
+        q = apr_pstrcat(
+            ctx->pool, q, "&",
+            oauth2_http_form_encode(ctx->pool, "id_token_hint", id_token, NULL),
+            NULL);
     if (post_logout_uri != NULL)
         q = apr_pstrcat(ctx->pool, q, "&",
                         oauth2_http_form_encode(ctx->pool,

@@ -21,10 +21,8 @@
 static const char *basic_auth(apr_pool_t *p, const oauth2_rp_provider_t *prov)
 {
     const char *id = oauth2_http_form_encode(p, "", prov->client_id, NULL);
-    const char *sec = oauth2_http_form_encode(p, "", prov->client_secret
-                                                         ? prov->client_secret
-                                                         : "",
-                                              NULL);
+    const char *sec = oauth2_http_form_encode(
+        p, "", prov->client_secret ? prov->client_secret : "", NULL);
     const char *pair = apr_pstrcat(p, id + 1, ":", sec + 1, NULL);
 
     return apr_pstrcat(
@@ -46,9 +44,9 @@ static oauth2_status_t parse_tokens(oauth2_ctx_t *ctx, json_t *o,
         return OAUTH2_DENIED;
     }
     if (t->token_type != NULL && apr_cstr_casecmp(t->token_type, "bearer")) {
-        oauth2_err_set(ctx, "token_type %s is not Bearer",
-                       oauth2_log_escape(ctx->pool, t->token_type,
-                                         strlen(t->token_type)));
+        oauth2_err_set(
+            ctx, "token_type %s is not Bearer",
+            oauth2_log_escape(ctx->pool, t->token_type, strlen(t->token_type)));
         return OAUTH2_DENIED;
     }
 #define DUP(f) t->f = t->f ? apr_pstrdup(ctx->pool, t->f) : NULL
@@ -103,13 +101,12 @@ static oauth2_status_t token_call(oauth2_ctx_t *ctx, oauth2_http_t *http,
         return OAUTH2_ERROR;
     }
     if (prov->auth == OAUTH2_RP_AUTH_POST)
-        form = apr_pstrcat(ctx->pool, form, "&",
-                           oauth2_http_form_encode(
-                               ctx->pool, "client_id", prov->client_id,
-                               "client_secret",
-                               prov->client_secret ? prov->client_secret : "",
-                               NULL),
-                           NULL);
+        form = apr_pstrcat(
+            ctx->pool, form, "&",
+            oauth2_http_form_encode(
+                ctx->pool, "client_id", prov->client_id, "client_secret",
+                prov->client_secret ? prov->client_secret : "", NULL),
+            NULL);
     else
         req.authorization = basic_auth(ctx->pool, prov);
     req.method = "POST";
@@ -167,8 +164,8 @@ oauth2_status_t oauth2_rp_refresh(oauth2_ctx_t *ctx, oauth2_http_t *http,
                                 "refresh_token", refresh_token, NULL);
     oauth2_status_t rc = token_call(ctx, http, prov, meta, form, out);
 
-    oauth2_log_debug(ctx, OAUTH2_LOGNO(00311) "refresh at %s: %s",
-                     prov->name, oauth2_status_str(rc));
+    oauth2_log_debug(ctx, OAUTH2_LOGNO(00311) "refresh at %s: %s", prov->name,
+                     oauth2_status_str(rc));
     return rc;
 }
 
@@ -216,9 +213,10 @@ static int check_aud(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
     /* 3.1.3.7 items 4 and 5: azp needed with several audiences. */
     if ((n > 1 && azp == NULL) ||
         (azp != NULL && strcmp(azp, prov->client_id) != 0)) {
-        oauth2_err_set(ctx, "id_token azp %s", azp ? "is not our client_id"
-                                                   : "missing with several "
-                                                     "audiences");
+        oauth2_err_set(ctx, "id_token azp %s",
+                       azp ? "is not our client_id"
+                           : "missing with several "
+                             "audiences");
         return 0;
     }
     return 1;
@@ -230,16 +228,16 @@ static int check_times(oauth2_ctx_t *ctx, json_t *c)
     double now = (double)apr_time_sec(ctx->now);
 
     /* Compared as doubles: absurd JSON numbers cannot overflow. */
-    if (!json_is_number(exp) || json_number_value(exp) + CLOCK_SKEW_SEC <= now) {
-        oauth2_err_set(ctx, "id_token %s", json_is_number(exp)
-                                               ? "expired"
-                                               : "lacks a numeric exp");
+    if (!json_is_number(exp) ||
+        json_number_value(exp) + CLOCK_SKEW_SEC <= now) {
+        oauth2_err_set(ctx, "id_token %s",
+                       json_is_number(exp) ? "expired" : "lacks a numeric exp");
         return 0;
     }
     if (!json_is_number(iat) || json_number_value(iat) > now + CLOCK_SKEW_SEC) {
-        oauth2_err_set(ctx, "id_token %s", json_is_number(iat)
-                                               ? "issued in the future"
-                                               : "lacks a numeric iat");
+        oauth2_err_set(ctx, "id_token %s",
+                       json_is_number(iat) ? "issued in the future"
+                                           : "lacks a numeric iat");
         return 0;
     }
     return 1;
@@ -253,8 +251,7 @@ static int check_nonce(oauth2_ctx_t *ctx, json_t *c, const char *nonce)
         return 1;
     if (got == NULL ||
         !oauth2_ct_equal(got, strlen(got), nonce, strlen(nonce))) {
-        oauth2_err_set(ctx, "id_token nonce %s",
-                       got ? "mismatch" : "missing");
+        oauth2_err_set(ctx, "id_token nonce %s", got ? "mismatch" : "missing");
         return 0;
     }
     return 1;
@@ -267,17 +264,15 @@ oauth2_status_t oauth2_rp_id_token_claims_check(
     const char *sub = oauth2_json_str(claims, "sub");
     const char *hd;
 
-    if (!check_iss(ctx, prov, meta, claims) ||
-        !check_aud(ctx, prov, claims) || !check_times(ctx, claims) ||
-        !check_nonce(ctx, claims, nonce))
+    if (!check_iss(ctx, prov, meta, claims) || !check_aud(ctx, prov, claims) ||
+        !check_times(ctx, claims) || !check_nonce(ctx, claims, nonce))
         return OAUTH2_DENIED;
     if (sub == NULL || *sub == '\0' || strlen(sub) > 255) {
         oauth2_err_set(ctx, "id_token sub missing or too long");
         return OAUTH2_DENIED;
     }
-    if (prov->hd != NULL &&
-        ((hd = oauth2_json_str(claims, "hd")) == NULL ||
-         strcmp(hd, prov->hd) != 0)) {
+    if (prov->hd != NULL && ((hd = oauth2_json_str(claims, "hd")) == NULL ||
+                             strcmp(hd, prov->hd) != 0)) {
         oauth2_err_set(ctx, "id_token hd is not %s", prov->hd);
         return OAUTH2_DENIED;
     }
@@ -367,6 +362,7 @@ const char *oauth2_rp_claim_text(apr_pool_t *p, json_t *claims,
     if (json_is_string(v))
         return apr_pstrdup(p, json_string_value(v));
     if (json_is_integer(v))
-        return apr_psprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return apr_psprintf(p, "%" APR_INT64_T_FMT,
+                            (apr_int64_t)json_integer_value(v));
     return NULL;
 }
