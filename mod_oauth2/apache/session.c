@@ -1,0 +1,772 @@
+/*
+ * session.c - AuthType oauth2 for browsers: the per-process relying-party
+ * runtime (HTTP client, discovery cache, session store), the session cookie
+ * and its record in the store, check_authn (cookie -> store -> session ->
+ * principal, refresh when the access token expired), the start of a login
+ * (302 with a sealed login-state cookie) and 401 for non-browser clients.
+ * Never decides protocol questions: those are the core's (rp.h).
+ *
+ * Session cookie: "<id>.<secret>", both 256-bit base64url. The store key is
+ * prefix "s:" + hex SHA-256(id); the value is sealed with AES-256-GCM under
+ * HKDF(passphrase, salt = secret), bound to the store key as AAD. The
+ * secret never reaches the store, so a store dump yields no usable cookie
+ * and no readable token.
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <http_protocol.h>
+
+#include "oauth2_apache.h"
+#include "oauth2/crypto.h"
+#include "oauth2/store.h"
+#include "oauth2/util.h"
+
+#define SESSION_INFO "oauth2 session v1"
+#define LOGIN_INFO "oauth2 login state v1"
+#define LOGIN_MAX_AGE apr_time_from_sec(600)
+#define LOGIN_COOKIES_MAX 4
+#define ID_BYTES 32
+
+/* Per-process runtime, created in child_init; read-only afterwards. */
+static oauth2_http_t *rp_http;
+static oauth2_discovery_cache_t *rp_disc;
+static apr_thread_mutex_t *rp_refresh_mutex;
+static apr_hash_t *rp_stores; /* server_rec * -> oauth2_store_t * */
+
+/* ---- small helpers shared with handlers.c ------------------------------ */
+
+oauth2_http_t *oauth2_ap_rp_http(void)
+{
+    return rp_http;
+}
+
+oauth2_store_t *oauth2_ap_rp_store(request_rec *r)
+{
+    return rp_stores ? apr_hash_get(rp_stores, &r->server, sizeof(void *))
+                     : NULL;
+}
+
+const char *oauth2_ap_rp_cookie_name(request_rec *r, const char *base)
+{
+    return oauth2_ap_cookie_secure(oauth2_ap_srv_cfg(r->server))
+               ? apr_pstrcat(r->pool, "__Host-", base, NULL)
+               : base;
+}
+
+/*
+ * Set (max_age > 0) or clear (max_age == 0) a cookie. HttpOnly,
+ * SameSite=Lax, Path=/ always; Secure when OAuth2CookieSecure is on (the
+ * default), which also makes the names carry the __Host- prefix.
+ */
+void oauth2_ap_rp_cookie_set(request_rec *r, const char *name,
+                             const char *value, apr_interval_time_t max_age)
+{
+    int secure = oauth2_ap_cookie_secure(oauth2_ap_srv_cfg(r->server));
+
+    apr_table_addn(
+        r->err_headers_out, "Set-Cookie",
+        apr_psprintf(r->pool, "%s=%s; Path=/; Max-Age=%" APR_TIME_T_FMT
+                              "; HttpOnly; SameSite=Lax%s",
+                     name, max_age > 0 ? value : "",
+                     max_age > 0 ? apr_time_sec(max_age) : 0,
+                     secure ? "; Secure" : ""));
+}
+
+typedef struct cookie_walk_t {
+    const char *name;     /* exact name wanted, or NULL */
+    const char *prefix;   /* or every cookie with this prefix */
+    const char *value;    /* first match (exact) */
+    apr_array_header_t *matches; /* prefix: "name=value" strings */
+    apr_pool_t *pool;
+} cookie_walk_t;
+
+static int cookie_line(void *data, const char *key, const char *line)
+{
+    cookie_walk_t *w = data;
+
+    (void)key;
+    while (line != NULL && *line) {
+        size_t n = strcspn(line, ";");
+        const char *eq = memchr(line, '=', n);
+        size_t kl = eq ? (size_t)(eq - line) : n;
+
+        if (eq != NULL && w->name != NULL && kl == strlen(w->name) &&
+            strncmp(line, w->name, kl) == 0 && w->value == NULL)
+            w->value = apr_pstrndup(w->pool, eq + 1, n - kl - 1);
+        if (eq != NULL && w->prefix != NULL &&
+            strncmp(line, w->prefix, strlen(w->prefix)) == 0 &&
+            kl > strlen(w->prefix))
+            APR_ARRAY_PUSH(w->matches, const char *) =
+                apr_pstrndup(w->pool, line, n);
+        line += n;
+        line += strspn(line, "; ");
+    }
+    return 1;
+}
+
+const char *oauth2_ap_rp_cookie_get(request_rec *r, const char *name)
+{
+    cookie_walk_t w = {name, NULL, NULL, NULL, r->pool};
+
+    apr_table_do(cookie_line, &w, r->headers_in, "Cookie", NULL);
+    return w.value;
+}
+
+/* Every cookie whose name starts with `prefix`, as "name=value". */
+apr_array_header_t *oauth2_ap_rp_cookies_prefixed(request_rec *r,
+                                                  const char *prefix)
+{
+    cookie_walk_t w = {NULL, prefix, NULL, NULL, r->pool};
+
+    w.matches = apr_array_make(r->pool, 4, sizeof(const char *));
+    apr_table_do(cookie_line, &w, r->headers_in, "Cookie", NULL);
+    return w.matches;
+}
+
+/*
+ * A generated page: every value HTML-escaped, no script or style possible
+ * (Content-Security-Policy: default-src 'none'), never cached. Returns
+ * `status` for the hook to return.
+ */
+int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
+                      const char *text)
+{
+    const char *t = ap_escape_html(r->pool, title);
+
+    apr_table_setn(r->err_headers_out, "Content-Security-Policy",
+                   "default-src 'none'");
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+    ap_custom_response(
+        r, status,
+        apr_pstrcat(r->pool, "<!DOCTYPE html><html><head><title>", t,
+                    "</title></head><body><h1>", t, "</h1><p>",
+                    ap_escape_html(r->pool, text), "</p></body></html>\n",
+                    NULL));
+    return status;
+}
+
+/*
+ * scheme://host[:port] of this virtual host from its configuration
+ * (ServerName and the listening port), never from the client's Host.
+ */
+const char *oauth2_ap_rp_origin(request_rec *r)
+{
+    const char *scheme = ap_http_scheme(r);
+    apr_port_t port = r->server->port ? r->server->port
+                                      : r->connection->local_addr->port;
+    int dflt = (strcmp(scheme, "https") == 0 && port == 443) ||
+               (strcmp(scheme, "http") == 0 && port == 80);
+
+    if (dflt)
+        return apr_pstrcat(r->pool, scheme, "://", r->server->server_hostname,
+                           NULL);
+    return apr_psprintf(r->pool, "%s://%s:%u", scheme,
+                        r->server->server_hostname, (unsigned)port);
+}
+
+const char *oauth2_ap_rp_redirect_uri(request_rec *r)
+{
+    const char *v = oauth2_ap_rp_srv_get(r->server)->redirect_uri;
+
+    if (v == NULL)
+        return NULL;
+    return v[0] == '/' ? apr_pstrcat(r->pool, oauth2_ap_rp_origin(r), v, NULL)
+                       : v;
+}
+
+/* The effective metadata of `ap`: discovery (cached) + configured. */
+oauth2_status_t oauth2_ap_rp_meta(request_rec *r, oauth2_ctx_t *ctx,
+                                  const oauth2_ap_provider_t *ap,
+                                  oauth2_provider_meta_t **out)
+{
+    oauth2_provider_meta_t *d = NULL;
+    oauth2_status_t rc;
+
+    if (ap->rp.discovery_url != NULL) {
+        rc = oauth2_discovery_get(ctx, rp_disc, rp_http, ap->rp.discovery_url,
+                                  ap->rp.meta.issuer, ap->discovery_ttl, &d);
+        if (rc != OAUTH2_OK)
+            return rc;
+    }
+    *out = oauth2_rp_meta_merge(ctx, &ap->rp, d);
+    return OAUTH2_OK;
+}
+
+/* ---- the session record ------------------------------------------------ */
+
+static oauth2_crypto_keyring_t ring_of(request_rec *r)
+{
+    const oauth2_ap_srv_cfg_t *c = oauth2_ap_srv_cfg(r->server);
+    oauth2_crypto_keyring_t ring = {oauth2_ap_passphrase(c),
+                                    oauth2_ap_passphrase_previous(c)};
+
+    return ring;
+}
+
+static const char *store_key(apr_pool_t *p, const char *id)
+{
+    return apr_pstrcat(p, "s:", oauth2_sha256_hex(p, id, strlen(id)), NULL);
+}
+
+/* Split "<id>.<secret>"; 0 when the shape is wrong. */
+static int cookie_split(request_rec *r, const char *v, const char **id,
+                        const char **secret)
+{
+    const char *dot = v ? strchr(v, '.') : NULL;
+
+    if (dot == NULL || dot - v != 43 || strlen(dot + 1) != 43)
+        return 0;
+    *id = apr_pstrndup(r->pool, v, 43);
+    *secret = dot + 1;
+    return 1;
+}
+
+static apr_interval_time_t ttl_of(request_rec *r, const oauth2_ap_session_t *s)
+{
+    const oauth2_ap_srv_cfg_t *c = oauth2_ap_srv_cfg(r->server);
+    apr_interval_time_t idle = oauth2_ap_session_inactivity(c);
+    apr_interval_time_t left =
+        s->created + oauth2_ap_session_max(c) - r->request_time;
+
+    return left < idle ? left : idle;
+}
+
+static char *session_json(oauth2_ap_session_t *s)
+{
+    json_t *o = json_object();
+    char *txt;
+
+    json_object_set_new(o, "p", json_string(s->provider));
+    json_object_set_new(o, "u", json_string(s->user));
+    json_object_set(o, "c", s->claims);
+    json_object_set_new(o, "at", json_string(s->access_token));
+    if (s->refresh_token)
+        json_object_set_new(o, "rt", json_string(s->refresh_token));
+    if (s->id_token)
+        json_object_set_new(o, "it", json_string(s->id_token));
+    json_object_set_new(o, "ae", json_integer(apr_time_sec(s->expires)));
+    json_object_set_new(o, "cr", json_integer(apr_time_sec(s->created)));
+    txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return txt;
+}
+
+/*
+ * Write the session under its id. OK, or UNAVAILABLE/ERROR from the store
+ * or crypto: the caller must then not hand out a cookie.
+ */
+oauth2_status_t oauth2_ap_rp_session_save(request_rec *r, oauth2_ctx_t *ctx,
+                                          oauth2_ap_session_t *s)
+{
+    oauth2_crypto_keyring_t ring = ring_of(r);
+    oauth2_store_t *st = oauth2_ap_rp_store(r);
+    const char *key = store_key(r->pool, s->id);
+    oauth2_status_t rc;
+    char *txt, *sealed = NULL;
+    apr_interval_time_t ttl = ttl_of(r, s);
+
+    if (st == NULL || ring.current == NULL) {
+        oauth2_err_set(ctx, "OAuth2SessionStore or OAuth2Passphrase not set");
+        return OAUTH2_ERROR;
+    }
+    if (ttl <= 0) {
+        oauth2_err_set(ctx, "session past its maximum age");
+        return OAUTH2_DENIED;
+    }
+    txt = session_json(s);
+    if (txt == NULL)
+        return OAUTH2_ERROR;
+    rc = oauth2_crypto_seal(ctx, &ring, s->secret, strlen(s->secret),
+                            SESSION_INFO, key, strlen(key), txt, strlen(txt),
+                            &sealed);
+    OPENSSL_cleanse(txt, strlen(txt));
+    free(txt);
+    if (rc != OAUTH2_OK)
+        return rc;
+    return oauth2_store_set(ctx, st, key, sealed, strlen(sealed), ttl);
+}
+
+static oauth2_status_t session_parse(request_rec *r, oauth2_ctx_t *ctx,
+                                     const char *txt, size_t len,
+                                     oauth2_ap_session_t *s)
+{
+    oauth2_json_limits_t lim = oauth2_json_default_limits;
+    json_t *o = NULL, *ae, *cr;
+
+    lim.max_bytes = 256 * 1024;
+    if (oauth2_json_parse_object(ctx, txt, len, &lim, &o) != OAUTH2_OK)
+        return OAUTH2_DENIED;
+    oauth2_json_pool_own(r->pool, o);
+    s->provider = oauth2_json_str(o, "p");
+    s->user = oauth2_json_str(o, "u");
+    s->claims = json_object_get(o, "c");
+    s->access_token = oauth2_json_str(o, "at");
+    s->refresh_token = oauth2_json_str(o, "rt");
+    s->id_token = oauth2_json_str(o, "it");
+    ae = json_object_get(o, "ae");
+    cr = json_object_get(o, "cr");
+    if (s->provider == NULL || s->user == NULL || !json_is_object(s->claims) ||
+        !json_is_integer(ae) || !json_is_integer(cr)) {
+        oauth2_err_set(ctx, "session record incomplete");
+        return OAUTH2_DENIED;
+    }
+    s->expires = apr_time_from_sec(json_integer_value(ae));
+    s->created = apr_time_from_sec(json_integer_value(cr));
+    return OAUTH2_OK;
+}
+
+/*
+ * Load the session the request's cookie names. NOT_FOUND when there is no
+ * (valid) cookie or no record, DENIED when the record does not open or is
+ * past its maximum age, UNAVAILABLE when the store is down.
+ */
+oauth2_status_t oauth2_ap_rp_session_load(request_rec *r, oauth2_ctx_t *ctx,
+                                          oauth2_ap_session_t **out)
+{
+    oauth2_crypto_keyring_t ring = ring_of(r);
+    oauth2_store_t *st = oauth2_ap_rp_store(r);
+    const char *v = oauth2_ap_rp_cookie_get(
+        r, oauth2_ap_rp_cookie_name(r, "oauth2_session"));
+    oauth2_ap_session_t *s = apr_pcalloc(r->pool, sizeof(*s));
+    unsigned char *pt = NULL;
+    size_t ptlen = 0;
+    oauth2_status_t rc;
+    char *val = NULL;
+    size_t len = 0;
+
+    if (v == NULL || !cookie_split(r, v, &s->id, &s->secret))
+        return OAUTH2_NOT_FOUND;
+    if (st == NULL || ring.current == NULL) {
+        oauth2_err_set(ctx, "OAuth2SessionStore or OAuth2Passphrase not set");
+        return OAUTH2_ERROR;
+    }
+    s->key = store_key(r->pool, s->id);
+    rc = oauth2_store_get(ctx, st, s->key, &val, &len);
+    if (rc != OAUTH2_OK)
+        return rc;
+    rc = oauth2_crypto_open(ctx, &ring, s->secret, strlen(s->secret),
+                            SESSION_INFO, s->key, strlen(s->key), val, len,
+                            &pt, &ptlen);
+    if (rc != OAUTH2_OK)
+        return OAUTH2_DENIED;
+    rc = session_parse(r, ctx, (const char *)pt, ptlen, s);
+    OPENSSL_cleanse(pt, ptlen);
+    if (rc != OAUTH2_OK)
+        return rc;
+    if (r->request_time - s->created >=
+        oauth2_ap_session_max(oauth2_ap_srv_cfg(r->server))) {
+        oauth2_err_set(ctx, "session reached its maximum age");
+        oauth2_store_del(ctx, st, s->key);
+        return OAUTH2_NOT_FOUND;
+    }
+    *out = s;
+    return OAUTH2_OK;
+}
+
+oauth2_status_t oauth2_ap_rp_session_delete(request_rec *r, oauth2_ctx_t *ctx,
+                                            const oauth2_ap_session_t *s)
+{
+    oauth2_store_t *st = oauth2_ap_rp_store(r);
+
+    if (st == NULL)
+        return OAUTH2_ERROR;
+    return oauth2_store_del(ctx, st, s->key);
+}
+
+/* A fresh id and secret: a new session at every login (no fixation). */
+oauth2_status_t oauth2_ap_rp_session_new(request_rec *r, oauth2_ctx_t *ctx,
+                                         oauth2_ap_session_t **out)
+{
+    oauth2_ap_session_t *s = apr_pcalloc(r->pool, sizeof(*s));
+
+    s->id = oauth2_random_b64url(ctx, ID_BYTES);
+    s->secret = oauth2_random_b64url(ctx, ID_BYTES);
+    if (s->id == NULL || s->secret == NULL)
+        return OAUTH2_ERROR;
+    s->key = store_key(r->pool, s->id);
+    s->created = r->request_time;
+    *out = s;
+    return OAUTH2_OK;
+}
+
+void oauth2_ap_rp_session_cookie(request_rec *r, const oauth2_ap_session_t *s)
+{
+    /* A session cookie (no Max-Age would be nicer, but the store TTL rules;
+     * the cookie outlives it at most by the absolute maximum). */
+    oauth2_ap_rp_cookie_set(
+        r, oauth2_ap_rp_cookie_name(r, "oauth2_session"),
+        apr_pstrcat(r->pool, s->id, ".", s->secret, NULL),
+        oauth2_ap_session_max(oauth2_ap_srv_cfg(r->server)));
+}
+
+/* ---- login start ------------------------------------------------------- */
+
+/* Open a login-state cookie; `name` is its AAD. */
+oauth2_status_t oauth2_ap_rp_login_open(request_rec *r, oauth2_ctx_t *ctx,
+                                        const char *name, const char *value,
+                                        oauth2_rp_login_t **out)
+{
+    oauth2_crypto_keyring_t ring = ring_of(r);
+    unsigned char *pt = NULL;
+    size_t ptlen = 0;
+
+    if (ring.current == NULL) {
+        oauth2_err_set(ctx, "OAuth2Passphrase not set");
+        return OAUTH2_ERROR;
+    }
+    if (oauth2_crypto_open(ctx, &ring, "", 0, LOGIN_INFO, name, strlen(name),
+                           value, strlen(value), &pt, &ptlen) != OAUTH2_OK)
+        return OAUTH2_DENIED;
+    return oauth2_rp_login_decode(ctx, (const char *)pt, ptlen, LOGIN_MAX_AGE,
+                                  out);
+}
+
+const char *oauth2_ap_rp_login_cookie_prefix(request_rec *r)
+{
+    return oauth2_ap_rp_cookie_name(r, "oauth2_login_");
+}
+
+/*
+ * Keep the logins in flight under LOGIN_COOKIES_MAX - 1 before adding one:
+ * drop those that no longer open, then the oldest, so request headers never
+ * grow past server limits however many tabs start a login.
+ */
+static void cap_login_cookies(request_rec *r, oauth2_ctx_t *ctx)
+{
+    apr_array_header_t *all =
+        oauth2_ap_rp_cookies_prefixed(r, oauth2_ap_rp_login_cookie_prefix(r));
+    int i, live = all->nelts;
+
+    while (live >= LOGIN_COOKIES_MAX) {
+        int oldest = -1;
+        apr_time_t oldest_t = 0;
+        for (i = 0; i < all->nelts; i++) {
+            const char *kv = APR_ARRAY_IDX(all, i, const char *);
+            const char *eq = strchr(kv, '=');
+            const char *name = apr_pstrndup(r->pool, kv, eq - kv);
+            oauth2_rp_login_t *l = NULL;
+            if (kv[0] == '\0')
+                continue;
+            if (oauth2_ap_rp_login_open(r, ctx, name, eq + 1, &l) !=
+                OAUTH2_OK) {
+                oldest = i; /* unreadable or expired: first to go */
+                break;
+            }
+            if (oldest < 0 || l->created < oldest_t) {
+                oldest = i;
+                oldest_t = l->created;
+            }
+        }
+        if (oldest < 0)
+            break;
+        {
+            const char *kv = APR_ARRAY_IDX(all, oldest, const char *);
+            oauth2_ap_rp_cookie_set(
+                r, apr_pstrndup(r->pool, kv, strchr(kv, '=') - kv), NULL, 0);
+            APR_ARRAY_IDX(all, oldest, const char *) = "";
+        }
+        live--;
+    }
+}
+
+/* 302 to the provider with a fresh login-state cookie. */
+static int login_start(request_rec *r, oauth2_ctx_t *ctx,
+                       const oauth2_ap_provider_t *ap)
+{
+    oauth2_crypto_keyring_t ring = ring_of(r);
+    oauth2_provider_meta_t *meta = NULL;
+    oauth2_rp_login_t *l = NULL;
+    const char *url = NULL, *ret = r->unparsed_uri, *name, *json;
+    const char *redirect_uri = oauth2_ap_rp_redirect_uri(r);
+    char *sealed = NULL;
+    oauth2_status_t rc;
+
+    if (redirect_uri == NULL || ring.current == NULL)
+        return oauth2_ap_rp_page(r, HTTP_INTERNAL_SERVER_ERROR,
+                                 "Sign-in is not configured",
+                                 "OAuth2RedirectURI or OAuth2Passphrase is "
+                                 "missing.");
+    rc = oauth2_ap_rp_meta(r, ctx, ap, &meta);
+    if (rc != OAUTH2_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      OAUTH2_LOGNO(00741) "provider %s unavailable: %s",
+                      ap->rp.name, ctx->err.text);
+        return oauth2_ap_rp_page(r, HTTP_SERVICE_UNAVAILABLE,
+                                 "Sign-in unavailable",
+                                 "The identity provider cannot be reached. "
+                                 "Please try again later.");
+    }
+    if (!oauth2_rp_return_url_ok(ctx, ret, NULL, NULL))
+        ret = "/";
+    rc = oauth2_rp_login_start(ctx, &ap->rp, meta, redirect_uri, ret, &l,
+                               &url);
+    json = rc == OAUTH2_OK ? oauth2_rp_login_encode(ctx, l) : NULL;
+    name = l ? apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r),
+                           oauth2_rp_state_tag(r->pool, l->state), NULL)
+             : NULL;
+    if (json == NULL ||
+        oauth2_crypto_seal(ctx, &ring, "", 0, LOGIN_INFO, name, strlen(name),
+                           json, strlen(json), &sealed) != OAUTH2_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      OAUTH2_LOGNO(00742) "cannot start a login: %s",
+                      ctx->err.text);
+        return oauth2_ap_rp_page(r, HTTP_INTERNAL_SERVER_ERROR,
+                                 "Sign-in failed", "Internal error.");
+    }
+    cap_login_cookies(r, ctx);
+    oauth2_ap_rp_cookie_set(r, name, sealed, LOGIN_MAX_AGE);
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Location", url);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  OAUTH2_LOGNO(00743) "login started at %s", ap->rp.name);
+    return HTTP_MOVED_TEMPORARILY;
+}
+
+/* Browsers navigating get a login; scripts and API clients get 401. */
+static int is_browser(request_rec *r)
+{
+    const char *xrw = apr_table_get(r->headers_in, "X-Requested-With");
+    const char *sfm = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
+    const char *acc = apr_table_get(r->headers_in, "Accept");
+
+    if (r->method_number != M_GET)
+        return 0;
+    if (xrw != NULL && strcasecmp(xrw, "XMLHttpRequest") == 0)
+        return 0;
+    if (sfm != NULL && strcasecmp(sfm, "cors") == 0)
+        return 0;
+    if (acc != NULL && ap_strcasestr(acc, "application/json") != NULL &&
+        ap_strcasestr(acc, "text/html") == NULL)
+        return 0;
+    return 1;
+}
+
+static int unauthenticated(request_rec *r, oauth2_ctx_t *ctx,
+                           const oauth2_ap_provider_t *ap)
+{
+    if (is_browser(r))
+        return login_start(r, ctx, ap);
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                   apr_psprintf(r->pool, "OAuth2 realm=\"%s\"", ap->rp.name));
+    return HTTP_UNAUTHORIZED;
+}
+
+/* ---- refresh ----------------------------------------------------------- */
+
+/*
+ * Refresh an expired access token once per session even under parallel
+ * requests: serialized in the process, and the record re-read under the
+ * lock so a request that waited uses the token another one fetched. A
+ * request in another process that loses a rotation race re-reads too.
+ */
+static oauth2_status_t refresh(request_rec *r, oauth2_ctx_t *ctx,
+                               const oauth2_ap_provider_t *ap,
+                               oauth2_ap_session_t **sp, int *store_down)
+{
+    oauth2_ap_session_t *again = NULL;
+    oauth2_provider_meta_t *meta = NULL;
+    oauth2_rp_tokens_t *t = NULL;
+    oauth2_status_t rc;
+
+    apr_thread_mutex_lock(rp_refresh_mutex);
+    rc = oauth2_ap_rp_session_load(r, ctx, &again);
+    if (rc != OAUTH2_OK) {
+        *store_down = rc == OAUTH2_UNAVAILABLE;
+        goto end;
+    }
+    if (again->expires > r->request_time) {
+        *sp = again;
+        goto end;
+    }
+    rc = oauth2_ap_rp_meta(r, ctx, ap, &meta);
+    if (rc == OAUTH2_OK)
+        rc = oauth2_rp_refresh(ctx, rp_http, &ap->rp, meta,
+                               again->refresh_token, &t);
+    if (rc != OAUTH2_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00744) "refresh at %s failed: %s",
+                      ap->rp.name, ctx->err.text);
+        goto end;
+    }
+    again->access_token = t->access_token;
+    if (t->refresh_token != NULL)
+        again->refresh_token = t->refresh_token;
+    again->expires = t->expires;
+    rc = oauth2_ap_rp_session_save(r, ctx, again);
+    *store_down = rc == OAUTH2_UNAVAILABLE;
+    if (rc == OAUTH2_OK)
+        *sp = again;
+end:
+    apr_thread_mutex_unlock(rp_refresh_mutex);
+    return rc;
+}
+
+/* ---- check_authn ------------------------------------------------------- */
+
+static void set_principal(request_rec *r, const oauth2_ap_provider_t *ap,
+                          oauth2_ap_session_t *s)
+{
+    oauth2_principal_t *p = apr_pcalloc(r->pool, sizeof(*p));
+
+    p->type = OAUTH2_PRINCIPAL_SESSION;
+    p->sub = oauth2_json_str(s->claims, "sub");
+    p->issuer = oauth2_json_str(s->claims, "iss");
+    p->client_id = ap->rp.client_id;
+    p->claims = s->claims;
+    p->scopes = apr_array_make(r->pool, 1, sizeof(const char *));
+    p->access_token = s->access_token;
+    p->provider = s->provider;
+    p->expires = s->expires;
+    r->user = (char *)s->user;
+    r->ap_auth_type = "oauth2";
+    oauth2_ap_principal_set(r, p);
+}
+
+/* A session that exists: expiry, refresh, sliding TTL, principal. */
+static int session_ok(request_rec *r, oauth2_ctx_t *ctx,
+                      const oauth2_ap_provider_t *ap, oauth2_ap_session_t *s)
+{
+    oauth2_status_t rc;
+    int store_down = 0;
+
+    if (s->expires > 0 && s->expires <= r->request_time &&
+        s->refresh_token != NULL) {
+        rc = refresh(r, ctx, ap, &s, &store_down);
+        if (store_down)
+            goto down;
+        if (rc != OAUTH2_OK) {
+            oauth2_ap_rp_session_delete(r, ctx, s);
+            oauth2_ap_rp_cookie_set(
+                r, oauth2_ap_rp_cookie_name(r, "oauth2_session"), NULL, 0);
+            return unauthenticated(r, ctx, ap);
+        }
+    }
+    rc = oauth2_store_touch(ctx, oauth2_ap_rp_store(r), s->key, ttl_of(r, s));
+    if (rc == OAUTH2_UNAVAILABLE)
+        goto down;
+    set_principal(r, ap, s);
+    return OK;
+down:
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  OAUTH2_LOGNO(00745) "session store unavailable: %s",
+                  ctx->err.text);
+    return oauth2_ap_rp_page(r, HTTP_SERVICE_UNAVAILABLE, "Service unavailable",
+                             "The session store cannot be reached. Please "
+                             "try again later.");
+}
+
+static int check_authn(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    const oauth2_ap_rp_dir_t *d;
+    const oauth2_ap_provider_t *ap;
+    oauth2_ap_session_t *s = NULL;
+    oauth2_ctx_t *ctx;
+    oauth2_status_t rc;
+
+    if (type == NULL || strcasecmp(type, "oauth2") != 0)
+        return DECLINED;
+    if (r->main != NULL && oauth2_ap_principal_get(r) != NULL) {
+        r->user = r->main->user;
+        return OK;
+    }
+    d = oauth2_ap_rp_dir_get(r);
+    ap = oauth2_ap_rp_provider(r->server, d->login);
+    if (ap == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      OAUTH2_LOGNO(00746) "AuthType oauth2 without a known "
+                                          "OAuth2Login provider (%s)",
+                      d->login ? d->login : "unset");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ctx = oauth2_ap_request_ctx(r);
+    rc = oauth2_ap_rp_session_load(r, ctx, &s);
+    if (rc == OAUTH2_OK && strcmp(s->provider, ap->rp.name) == 0)
+        return session_ok(r, ctx, ap, s);
+    if (rc == OAUTH2_UNAVAILABLE || rc == OAUTH2_ERROR) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      OAUTH2_LOGNO(00747) "session lookup failed (%s): %s",
+                      oauth2_status_str(rc), ctx->err.text);
+        return rc == OAUTH2_ERROR
+                   ? HTTP_INTERNAL_SERVER_ERROR
+                   : oauth2_ap_rp_page(r, HTTP_SERVICE_UNAVAILABLE,
+                                       "Service unavailable",
+                                       "The session store cannot be reached. "
+                                       "Please try again later.");
+    }
+    if (rc == OAUTH2_DENIED)
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00748) "session cookie refused: %s",
+                      ctx->err.text);
+    return unauthenticated(r, ctx, ap);
+}
+
+/* ---- process runtime --------------------------------------------------- */
+
+static oauth2_store_t *store_for(server_rec *s, apr_pool_t *p, apr_hash_t *by)
+{
+    const oauth2_ap_store_cfg_t *sc =
+        oauth2_ap_session_store(oauth2_ap_srv_cfg(s));
+    oauth2_store_opts_t o = {0};
+    oauth2_store_t *st;
+    oauth2_ctx_t *ctx;
+
+    if (sc == NULL)
+        return NULL;
+    st = apr_hash_get(by, &sc, sizeof(void *));
+    if (st != NULL)
+        return st;
+    ctx = oauth2_ap_server_ctx(s, p);
+    if (sc->opts != NULL) {
+        o.prefix = sc->opts->prefix;
+        o.connect_timeout = sc->opts->connect_timeout;
+        o.command_timeout = sc->opts->timeout;
+        o.max_idle = sc->opts->pool;
+    }
+    if (oauth2_store_create(ctx, p, sc->url, &o, &st) != OAUTH2_OK) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     OAUTH2_LOGNO(00749) "session store: %s", ctx->err.text);
+        return NULL;
+    }
+    apr_hash_set(by, apr_pmemdup(p, &sc, sizeof(void *)), sizeof(void *), st);
+    return st;
+}
+
+static void child_init(apr_pool_t *p, server_rec *s)
+{
+    apr_hash_t *by = apr_hash_make(p);
+
+    rp_http = oauth2_http_curl_create(p, NULL);
+    rp_disc = oauth2_discovery_cache_create(p, 64);
+    apr_thread_mutex_create(&rp_refresh_mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    rp_stores = apr_hash_make(p);
+    for (; s != NULL; s = s->next) {
+        oauth2_store_t *st = store_for(s, p, by);
+        if (st != NULL)
+            apr_hash_set(rp_stores, apr_pmemdup(p, &s, sizeof(void *)),
+                         sizeof(void *), st);
+    }
+}
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                       server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    if (oauth2_http_global_init() != OAUTH2_OK)
+        return !OK;
+    return oauth2_ap_rp_check_config(pconf, s);
+}
+
+void oauth2_ap_rp_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_authn(check_authn, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    oauth2_ap_rp_handlers_register_hooks(p);
+}
