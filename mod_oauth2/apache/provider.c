@@ -63,6 +63,21 @@ void *oauth2_ap_rp_dir_merge(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
+oauth2_ap_rp_srv_t *oauth2_ap_rp_srv_get(server_rec *s)
+{
+    return oauth2_ap_srv_cfg(s)->rp;
+}
+
+oauth2_ap_rp_dir_t *oauth2_ap_rp_dir_get(request_rec *r)
+{
+    return oauth2_ap_dir_cfg(r)->rp;
+}
+
+oauth2_ap_rp_dir_t *oauth2_ap_rp_dir_of(void *dir_cfg)
+{
+    return ((oauth2_ap_dir_cfg_t *)dir_cfg)->rp;
+}
+
 const oauth2_ap_provider_t *oauth2_ap_rp_provider(server_rec *s,
                                                   const char *name)
 {
@@ -309,8 +324,11 @@ const char *oauth2_ap_rp_cmd_return_allow(cmd_parms *cmd, void *dc,
  * per request too, since <Location> sections are not walked here), and a
  * server with providers has an OAuth2RedirectURI.
  */
-int oauth2_ap_rp_check_config(apr_pool_t *pconf, server_rec *s)
+int oauth2_ap_rp_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp, server_rec *s)
 {
+    (void)plog;
+    (void)ptemp;
     for (; s != NULL; s = s->next) {
         oauth2_ap_rp_srv_t *c = oauth2_ap_rp_srv_get(s);
 

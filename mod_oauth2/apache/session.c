@@ -756,14 +756,16 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 {
     (void)plog;
     (void)ptemp;
-    if (oauth2_http_global_init() != OAUTH2_OK)
-        return !OK;
-    return oauth2_ap_rp_check_config(pconf, s);
+    (void)pconf;
+    (void)s;
+    return oauth2_http_global_init() == OAUTH2_OK ? OK : !OK;
 }
 
 void oauth2_ap_rp_register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_check_config(oauth2_ap_rp_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_authn(check_authn, NULL, NULL, APR_HOOK_MIDDLE,
