@@ -52,7 +52,6 @@ FAIL_ENDPOINTS = ["discovery", "jwks", "authorize", "login", "token",
 FAIL_MODES = {"error500": 0, "hang": 30, "malformed": 0, "slow": 2,
               "close": 0}  # mode -> default seconds
 BCL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-CODE_TTL = 60
 PENDING_TTL = 600
 MAX_BODY = 1 << 20
 REQUEST_LOG_SIZE = 200
@@ -160,10 +159,20 @@ class KeySet:
 
     @staticmethod
     def public_jwk(family, kid, key):
-        alg_cls = {"rsa": jwa.RSAAlgorithm, "ed25519": jwa.OKPAlgorithm}
-        jwk = json.loads(alg_cls.get(family, jwa.ECAlgorithm)
-                         .to_jwk(key.public_key()))
-        jwk.pop("key_ops", None)   # RFC 7517 4.3: not together with "use"
+        if family in ("rsa", "ed25519"):
+            alg_cls = {"rsa": jwa.RSAAlgorithm, "ed25519": jwa.OKPAlgorithm}
+            jwk = json.loads(alg_cls[family].to_jwk(key.public_key()))
+            jwk.pop("key_ops", None)   # RFC 7517 4.3: not with "use"
+        else:
+            # PyJWT 2.6 drops leading zero bytes of x/y; RFC 7518 6.2.1.2
+            # wants the full coordinate size, and strict verifiers (ours)
+            # reject short ones, so this JWK is built here.
+            pub = key.public_key().public_numbers()
+            size = (key.curve.key_size + 7) // 8
+            jwk = {"kty": "EC", "crv": {"p256": "P-256", "p384": "P-384",
+                                        "p521": "P-521"}[family],
+                   "x": b64url(pub.x.to_bytes(size, "big")),
+                   "y": b64url(pub.y.to_bytes(size, "big"))}
         jwk.update({"kid": kid, "use": "sig"})
         # The RSA key serves RS* and PS*, so it carries no "alg".
         if family != "rsa":
@@ -240,6 +249,7 @@ def check_uri(uri):
 SETTING_TYPES = {
     "auto_approve": bool, "require_pkce": bool,
     "access_token_ttl": int, "id_token_ttl": int, "refresh_token_ttl": int,
+    "code_ttl": int,
     "id_token_alg": str, "access_token_alg": str,
     "access_token_audience": str, "access_token_format": str,
     "delay": dict,
@@ -250,7 +260,7 @@ def default_settings(args):
     return {"auto_approve": args.auto_approve,
             "require_pkce": args.require_pkce,
             "access_token_ttl": 300, "id_token_ttl": 300,
-            "refresh_token_ttl": 3600,
+            "refresh_token_ttl": 3600, "code_ttl": 60,
             "id_token_alg": "RS256", "access_token_alg": "RS256",
             "access_token_audience": args.access_token_audience,
             "access_token_format": "jwt",  # or "opaque"
@@ -475,7 +485,8 @@ class Provider:
                             "auth_time": int(now)})
         code = new_id()
         self.codes[code] = {"request": request, "user": user, "sid": sid,
-                            "auth_time": int(now), "expires": now + CODE_TTL,
+                            "auth_time": int(now),
+                            "expires": now + self.settings["code_ttl"],
                             "used": False, "grant": new_id(12)}
         return self.auth_response(request, {"code": code})
 
@@ -809,7 +820,7 @@ class Control:
         sub = body.get("sub")
         if not isinstance(sub, str) or not sub:
             raise ValueError("sub (a non-empty string) is required")
-        claims = body.get("claims") or {}
+        claims = body.get("claims", {})
         if not isinstance(claims, dict):
             raise ValueError("claims must be an object")
         merged = user_claims(sub, claims)
@@ -856,7 +867,7 @@ class Control:
             raise ValueError("key must be current, unknown or "
                              "public-as-hmac")
         base = self.token_defaults() if body.get("defaults", True) else {}
-        claims = self.overlay(base, body.get("claims") or {}, "claims")
+        claims = self.overlay(base, body.get("claims", {}), "claims")
         header = {"alg": alg, "typ": "at+jwt"}
         key = None
         if mode == "public-as-hmac" and not alg.startswith("HS"):
@@ -877,7 +888,7 @@ class Control:
                 header["kid"] = "unknown-" + new_id(6)
             else:
                 header["kid"], key = self.p.keys.for_alg(alg)
-        header = self.overlay(header, body.get("header") or {}, "header")
+        header = self.overlay(header, body.get("header", {}), "header")
         token = sign_jws(header, claims, alg, key)
         if mode == "current" and alg in SIGNING_ALGS:
             # Validly signed: introspection and userinfo know it too.
@@ -892,7 +903,7 @@ class Control:
         if not isinstance(ttl, (int, float)) or isinstance(ttl, bool):
             raise ValueError("ttl must be a number of seconds")
         base["exp"] = base["iat"] + int(ttl)
-        claims = self.overlay(base, body.get("claims") or {}, "claims")
+        claims = self.overlay(base, body.get("claims", {}), "claims")
         token = new_id(32)
         self.p.remember(token, "access_token", claims.get("client_id"),
                         claims, claims if "sub" in claims else None,
