@@ -26,6 +26,7 @@ import json
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -1076,6 +1077,34 @@ def parse_params(text):
     return out
 
 
+def build_routes(p, c):
+    """path -> (failure-injection name or None for control, methods, fn)."""
+    r = {"/.well-known/openid-configuration":
+         ("discovery", ("GET",), p.discovery),
+         "/.well-known/oauth-authorization-server":
+         ("discovery", ("GET",), p.discovery),
+         "/jwks": ("jwks", ("GET",), p.jwks),
+         "/authorize": ("authorize", ("GET", "POST"), p.authorize),
+         "/authorize/login": ("login", ("POST",), p.login),
+         "/token": ("token", ("POST",), p.token),
+         "/userinfo": ("userinfo", ("GET", "POST"), p.userinfo),
+         "/introspect": ("introspect", ("POST",), p.introspect),
+         "/revoke": ("revoke", ("POST",), p.revoke),
+         "/end_session": ("end_session", ("GET", "POST"), p.end_session)}
+    # An issuer with a path (Keycloak style) also gets its own discovery URL.
+    issuer_path = urllib.parse.urlsplit(p.issuer).path.rstrip("/")
+    if issuer_path:
+        r[issuer_path + "/.well-known/openid-configuration"] = \
+            r["/.well-known/openid-configuration"]
+    for name in ("reset", "user", "rotate_keys", "mint", "opaque", "fail",
+                 "clear_failures", "client", "backchannel_logout"):
+        r["/_control/" + name] = (None, ("POST",), getattr(c, name))
+    r["/_control/settings"] = (None, ("GET", "POST"), c.settings)
+    r["/_control/requests"] = (None, ("GET",), c.requests)
+    r["/_control/sessions"] = (None, ("GET",), c.sessions)
+    return r
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "mock_provider/1"
     protocol_version = "HTTP/1.1"
@@ -1087,38 +1116,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.dispatch("POST")
 
-    def routes(self):
-        """path -> (failure name, methods, function, is_control)."""
-        p = self.server.provider
-        c = self.server.control
-        r = {"/.well-known/openid-configuration":
-             ("discovery", ("GET",), p.discovery),
-             "/.well-known/oauth-authorization-server":
-             ("discovery", ("GET",), p.discovery),
-             "/jwks": ("jwks", ("GET",), p.jwks),
-             "/authorize": ("authorize", ("GET", "POST"), p.authorize),
-             "/authorize/login": ("login", ("POST",), p.login),
-             "/token": ("token", ("POST",), p.token),
-             "/userinfo": ("userinfo", ("GET", "POST"), p.userinfo),
-             "/introspect": ("introspect", ("POST",), p.introspect),
-             "/revoke": ("revoke", ("POST",), p.revoke),
-             "/end_session": ("end_session", ("GET", "POST"),
-                              p.end_session)}
-        issuer_path = urllib.parse.urlsplit(p.issuer).path.rstrip("/")
-        if issuer_path:
-            r[issuer_path + "/.well-known/openid-configuration"] = \
-                r["/.well-known/openid-configuration"]
-        for name in ("reset", "user", "settings", "rotate_keys", "mint",
-                     "opaque", "fail", "clear_failures", "client",
-                     "backchannel_logout"):
-            r["/_control/" + name] = (None, ("POST",), getattr(c, name))
-        r["/_control/settings"] = (None, ("GET", "POST"), c.settings)
-        r["/_control/requests"] = (None, ("GET",), c.requests)
-        r["/_control/sessions"] = (None, ("GET",), c.sessions)
-        return r
-
     def dispatch(self, method):
-        provider = self.server.provider
         try:
             req = self.read_request(method)
         except BadRequest as e:
@@ -1126,7 +1124,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(Response.json({"error": "invalid_request",
                                             "error_description": str(e)},
                                            status=e.status))
-        route = self.routes().get(req.path)
+        route = self.server.routes.get(req.path)
         if route is None:
             return self.send(Response.json({"error": "not_found"}, 404))
         name, methods, fn = route
@@ -1134,26 +1132,42 @@ class Handler(BaseHTTPRequestHandler):
             resp = Response.json({"error": "method_not_allowed"}, 405)
             resp.headers["Allow"] = ", ".join(methods)
             return self.send(resp)
-        if name is None:
-            return self.send(self.run_control(req, fn))
+        try:
+            if name is None:
+                resp = self.run_control(req, fn)
+            else:
+                resp = self.run_endpoint(req, name, fn)
+        except Exception as e:   # a bug here must not kill the connection
+            self.log_message("internal error in %s: %s", req.path,
+                             type(e).__name__)
+            resp = Response.json({"error": "server_error",
+                                  "error_description": "internal error"},
+                                 500)
+        if resp is not None:
+            self.send(resp)
+        return None
+
+    def run_endpoint(self, req, name, fn):
+        """A protocol endpoint: record, inject failures, then answer.
+        None when an injected failure already answered or dropped it."""
+        provider = self.server.provider
         with provider.lock:
             provider.requests.append(self.record(req))
         if self.inject_failure(name):
             return None
         try:
             with provider.lock:
-                resp = fn(req)
+                return fn(req)
         except ProtocolError as e:
-            resp = Response.json({"error": e.error,
+            headers = dict(e.headers)
+            headers["Cache-Control"] = "no-store"
+            return Response.json({"error": e.error,
                                   "error_description": e.description},
-                                 status=e.status, headers=dict(
-                                     e.headers, **{"Cache-Control":
-                                                   "no-store"}))
+                                 status=e.status, headers=headers)
         except PageError as e:
-            resp = Response.html(e.status, "<!doctype html><title>Error"
+            return Response.html(e.status, "<!doctype html><title>Error"
                                  "</title><h1>Error</h1><p id=\"error\">%s"
                                  "</p>" % html.escape(e.text))
-        return self.send(resp)
 
     def run_control(self, req, fn):
         provider = self.server.provider
@@ -1297,15 +1311,14 @@ def main(argv=None):
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         request_queue_size = 128
-        address_family = (ThreadingHTTPServer.address_family
-                          if ":" not in host else __import__("socket")
-                          .AF_INET6)
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     server = Server((host, args.port), Handler)
     port = server.server_address[1]
     base = "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
     server.provider = Provider(args, base, args.issuer or base)
     server.control = Control(server.provider)
+    server.routes = build_routes(server.provider, server.control)
 
     def stop(signum, frame):
         server.provider.release_hanging()

@@ -1104,3 +1104,11 @@ def test_ec_jwk_coordinates_have_full_length(mock):
                     raw = base64.urlsafe_b64decode(k[c] + "=" * (-len(k[c])
                                                                  % 4))
                     assert len(raw) == sizes[k["crv"]]
+
+
+def test_internal_error_answers_500_and_server_survives(mock):
+    r = requests.post(mock.url + "/_control/backchannel_logout",
+                      json={"client_id": ["not", "hashable"], "sub": "a"},
+                      timeout=10)
+    assert r.status_code == 500 and r.json()["error"] == "server_error"
+    assert mock.get("/jwks").status_code == 200
