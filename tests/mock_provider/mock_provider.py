@@ -1231,7 +1231,9 @@ class Handler(BaseHTTPRequestHandler):
         form = {}
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
         try:
-            if ctype == "application/x-www-form-urlencoded":
+            # Control calls are JSON even when curl -d labels them a form.
+            if ctype == "application/x-www-form-urlencoded" and \
+                    not url.path.startswith("/_control/"):
                 form = parse_params(raw.decode("utf-8"))
             query = parse_params(url.query)
         except UnicodeDecodeError:

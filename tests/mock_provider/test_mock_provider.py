@@ -1112,3 +1112,12 @@ def test_internal_error_answers_500_and_server_survives(mock):
                       timeout=10)
     assert r.status_code == 500 and r.json()["error"] == "server_error"
     assert mock.get("/jwks").status_code == 200
+
+
+def test_control_json_sent_as_form_content_type(mock):
+    # curl -d labels JSON as a form; '&a&a' must not read as repeated keys.
+    r = requests.post(mock.url + "/_control/mint",
+                      data='{"claims": {"x": "a&a&a"}}', timeout=10,
+                      headers={"Content-Type":
+                               "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["claims"]["x"] == "a&a&a"
