@@ -26,6 +26,7 @@ import json
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -52,7 +53,6 @@ FAIL_ENDPOINTS = ["discovery", "jwks", "authorize", "login", "token",
 FAIL_MODES = {"error500": 0, "hang": 30, "malformed": 0, "slow": 2,
               "close": 0}  # mode -> default seconds
 BCL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-CODE_TTL = 60
 PENDING_TTL = 600
 MAX_BODY = 1 << 20
 REQUEST_LOG_SIZE = 200
@@ -160,10 +160,20 @@ class KeySet:
 
     @staticmethod
     def public_jwk(family, kid, key):
-        alg_cls = {"rsa": jwa.RSAAlgorithm, "ed25519": jwa.OKPAlgorithm}
-        jwk = json.loads(alg_cls.get(family, jwa.ECAlgorithm)
-                         .to_jwk(key.public_key()))
-        jwk.pop("key_ops", None)   # RFC 7517 4.3: not together with "use"
+        if family in ("rsa", "ed25519"):
+            alg_cls = {"rsa": jwa.RSAAlgorithm, "ed25519": jwa.OKPAlgorithm}
+            jwk = json.loads(alg_cls[family].to_jwk(key.public_key()))
+            jwk.pop("key_ops", None)   # RFC 7517 4.3: not with "use"
+        else:
+            # PyJWT 2.6 drops leading zero bytes of x/y; RFC 7518 6.2.1.2
+            # wants the full coordinate size, and strict verifiers (ours)
+            # reject short ones, so this JWK is built here.
+            pub = key.public_key().public_numbers()
+            size = (key.curve.key_size + 7) // 8
+            jwk = {"kty": "EC", "crv": {"p256": "P-256", "p384": "P-384",
+                                        "p521": "P-521"}[family],
+                   "x": b64url(pub.x.to_bytes(size, "big")),
+                   "y": b64url(pub.y.to_bytes(size, "big"))}
         jwk.update({"kid": kid, "use": "sig"})
         # The RSA key serves RS* and PS*, so it carries no "alg".
         if family != "rsa":
@@ -240,6 +250,7 @@ def check_uri(uri):
 SETTING_TYPES = {
     "auto_approve": bool, "require_pkce": bool,
     "access_token_ttl": int, "id_token_ttl": int, "refresh_token_ttl": int,
+    "code_ttl": int,
     "id_token_alg": str, "access_token_alg": str,
     "access_token_audience": str, "access_token_format": str,
     "delay": dict,
@@ -250,7 +261,7 @@ def default_settings(args):
     return {"auto_approve": args.auto_approve,
             "require_pkce": args.require_pkce,
             "access_token_ttl": 300, "id_token_ttl": 300,
-            "refresh_token_ttl": 3600,
+            "refresh_token_ttl": 3600, "code_ttl": 60,
             "id_token_alg": "RS256", "access_token_alg": "RS256",
             "access_token_audience": args.access_token_audience,
             "access_token_format": "jwt",  # or "opaque"
@@ -475,7 +486,8 @@ class Provider:
                             "auth_time": int(now)})
         code = new_id()
         self.codes[code] = {"request": request, "user": user, "sid": sid,
-                            "auth_time": int(now), "expires": now + CODE_TTL,
+                            "auth_time": int(now),
+                            "expires": now + self.settings["code_ttl"],
                             "used": False, "grant": new_id(12)}
         return self.auth_response(request, {"code": code})
 
@@ -809,7 +821,7 @@ class Control:
         sub = body.get("sub")
         if not isinstance(sub, str) or not sub:
             raise ValueError("sub (a non-empty string) is required")
-        claims = body.get("claims") or {}
+        claims = body.get("claims", {})
         if not isinstance(claims, dict):
             raise ValueError("claims must be an object")
         merged = user_claims(sub, claims)
@@ -856,7 +868,7 @@ class Control:
             raise ValueError("key must be current, unknown or "
                              "public-as-hmac")
         base = self.token_defaults() if body.get("defaults", True) else {}
-        claims = self.overlay(base, body.get("claims") or {}, "claims")
+        claims = self.overlay(base, body.get("claims", {}), "claims")
         header = {"alg": alg, "typ": "at+jwt"}
         key = None
         if mode == "public-as-hmac" and not alg.startswith("HS"):
@@ -877,7 +889,7 @@ class Control:
                 header["kid"] = "unknown-" + new_id(6)
             else:
                 header["kid"], key = self.p.keys.for_alg(alg)
-        header = self.overlay(header, body.get("header") or {}, "header")
+        header = self.overlay(header, body.get("header", {}), "header")
         token = sign_jws(header, claims, alg, key)
         if mode == "current" and alg in SIGNING_ALGS:
             # Validly signed: introspection and userinfo know it too.
@@ -892,7 +904,7 @@ class Control:
         if not isinstance(ttl, (int, float)) or isinstance(ttl, bool):
             raise ValueError("ttl must be a number of seconds")
         base["exp"] = base["iat"] + int(ttl)
-        claims = self.overlay(base, body.get("claims") or {}, "claims")
+        claims = self.overlay(base, body.get("claims", {}), "claims")
         token = new_id(32)
         self.p.remember(token, "access_token", claims.get("client_id"),
                         claims, claims if "sub" in claims else None,
@@ -1065,6 +1077,34 @@ def parse_params(text):
     return out
 
 
+def build_routes(p, c):
+    """path -> (failure-injection name or None for control, methods, fn)."""
+    r = {"/.well-known/openid-configuration":
+         ("discovery", ("GET",), p.discovery),
+         "/.well-known/oauth-authorization-server":
+         ("discovery", ("GET",), p.discovery),
+         "/jwks": ("jwks", ("GET",), p.jwks),
+         "/authorize": ("authorize", ("GET", "POST"), p.authorize),
+         "/authorize/login": ("login", ("POST",), p.login),
+         "/token": ("token", ("POST",), p.token),
+         "/userinfo": ("userinfo", ("GET", "POST"), p.userinfo),
+         "/introspect": ("introspect", ("POST",), p.introspect),
+         "/revoke": ("revoke", ("POST",), p.revoke),
+         "/end_session": ("end_session", ("GET", "POST"), p.end_session)}
+    # An issuer with a path (Keycloak style) also gets its own discovery URL.
+    issuer_path = urllib.parse.urlsplit(p.issuer).path.rstrip("/")
+    if issuer_path:
+        r[issuer_path + "/.well-known/openid-configuration"] = \
+            r["/.well-known/openid-configuration"]
+    for name in ("reset", "user", "rotate_keys", "mint", "opaque", "fail",
+                 "clear_failures", "client", "backchannel_logout"):
+        r["/_control/" + name] = (None, ("POST",), getattr(c, name))
+    r["/_control/settings"] = (None, ("GET", "POST"), c.settings)
+    r["/_control/requests"] = (None, ("GET",), c.requests)
+    r["/_control/sessions"] = (None, ("GET",), c.sessions)
+    return r
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "mock_provider/1"
     protocol_version = "HTTP/1.1"
@@ -1076,38 +1116,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.dispatch("POST")
 
-    def routes(self):
-        """path -> (failure name, methods, function, is_control)."""
-        p = self.server.provider
-        c = self.server.control
-        r = {"/.well-known/openid-configuration":
-             ("discovery", ("GET",), p.discovery),
-             "/.well-known/oauth-authorization-server":
-             ("discovery", ("GET",), p.discovery),
-             "/jwks": ("jwks", ("GET",), p.jwks),
-             "/authorize": ("authorize", ("GET", "POST"), p.authorize),
-             "/authorize/login": ("login", ("POST",), p.login),
-             "/token": ("token", ("POST",), p.token),
-             "/userinfo": ("userinfo", ("GET", "POST"), p.userinfo),
-             "/introspect": ("introspect", ("POST",), p.introspect),
-             "/revoke": ("revoke", ("POST",), p.revoke),
-             "/end_session": ("end_session", ("GET", "POST"),
-                              p.end_session)}
-        issuer_path = urllib.parse.urlsplit(p.issuer).path.rstrip("/")
-        if issuer_path:
-            r[issuer_path + "/.well-known/openid-configuration"] = \
-                r["/.well-known/openid-configuration"]
-        for name in ("reset", "user", "settings", "rotate_keys", "mint",
-                     "opaque", "fail", "clear_failures", "client",
-                     "backchannel_logout"):
-            r["/_control/" + name] = (None, ("POST",), getattr(c, name))
-        r["/_control/settings"] = (None, ("GET", "POST"), c.settings)
-        r["/_control/requests"] = (None, ("GET",), c.requests)
-        r["/_control/sessions"] = (None, ("GET",), c.sessions)
-        return r
-
     def dispatch(self, method):
-        provider = self.server.provider
         try:
             req = self.read_request(method)
         except BadRequest as e:
@@ -1115,7 +1124,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(Response.json({"error": "invalid_request",
                                             "error_description": str(e)},
                                            status=e.status))
-        route = self.routes().get(req.path)
+        route = self.server.routes.get(req.path)
         if route is None:
             return self.send(Response.json({"error": "not_found"}, 404))
         name, methods, fn = route
@@ -1123,26 +1132,42 @@ class Handler(BaseHTTPRequestHandler):
             resp = Response.json({"error": "method_not_allowed"}, 405)
             resp.headers["Allow"] = ", ".join(methods)
             return self.send(resp)
-        if name is None:
-            return self.send(self.run_control(req, fn))
+        try:
+            if name is None:
+                resp = self.run_control(req, fn)
+            else:
+                resp = self.run_endpoint(req, name, fn)
+        except Exception as e:   # a bug here must not kill the connection
+            self.log_message("internal error in %s: %s", req.path,
+                             type(e).__name__)
+            resp = Response.json({"error": "server_error",
+                                  "error_description": "internal error"},
+                                 500)
+        if resp is not None:
+            self.send(resp)
+        return None
+
+    def run_endpoint(self, req, name, fn):
+        """A protocol endpoint: record, inject failures, then answer.
+        None when an injected failure already answered or dropped it."""
+        provider = self.server.provider
         with provider.lock:
             provider.requests.append(self.record(req))
         if self.inject_failure(name):
             return None
         try:
             with provider.lock:
-                resp = fn(req)
+                return fn(req)
         except ProtocolError as e:
-            resp = Response.json({"error": e.error,
+            headers = dict(e.headers)
+            headers["Cache-Control"] = "no-store"
+            return Response.json({"error": e.error,
                                   "error_description": e.description},
-                                 status=e.status, headers=dict(
-                                     e.headers, **{"Cache-Control":
-                                                   "no-store"}))
+                                 status=e.status, headers=headers)
         except PageError as e:
-            resp = Response.html(e.status, "<!doctype html><title>Error"
+            return Response.html(e.status, "<!doctype html><title>Error"
                                  "</title><h1>Error</h1><p id=\"error\">%s"
                                  "</p>" % html.escape(e.text))
-        return self.send(resp)
 
     def run_control(self, req, fn):
         provider = self.server.provider
@@ -1206,7 +1231,9 @@ class Handler(BaseHTTPRequestHandler):
         form = {}
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
         try:
-            if ctype == "application/x-www-form-urlencoded":
+            # Control calls are JSON even when curl -d labels them a form.
+            if ctype == "application/x-www-form-urlencoded" and \
+                    not url.path.startswith("/_control/"):
                 form = parse_params(raw.decode("utf-8"))
             query = parse_params(url.query)
         except UnicodeDecodeError:
@@ -1286,15 +1313,14 @@ def main(argv=None):
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         request_queue_size = 128
-        address_family = (ThreadingHTTPServer.address_family
-                          if ":" not in host else __import__("socket")
-                          .AF_INET6)
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     server = Server((host, args.port), Handler)
     port = server.server_address[1]
     base = "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
     server.provider = Provider(args, base, args.issuer or base)
     server.control = Control(server.provider)
+    server.routes = build_routes(server.provider, server.control)
 
     def stop(signum, frame):
         server.provider.release_hanging()
