@@ -151,8 +151,28 @@ oauth2_status_t oauth2_rp_id_token_claims_check(
     oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
     const oauth2_provider_meta_t *meta, json_t *claims, const char *nonce);
 
+/* Per-process JWKS cache for ID token verification; thread-safe. */
+typedef struct oauth2_rp_jwks_cache_t oauth2_rp_jwks_cache_t;
+
+/* A cache living as long as `p`; NULL on failure. */
+oauth2_rp_jwks_cache_t *oauth2_rp_jwks_cache_create(apr_pool_t *p);
+
 /*
- * at_hash (OIDC Core 3.1.3.8) for `alg` (RS/PS/ES 256|384|512): 1 when
+ * Validate an ID token: compact JWS verified with the provider's JWKS
+ * (asymmetric algorithms only; an unknown kid refetches the JWKS once),
+ * then oauth2_rp_id_token_claims_check and at_hash when present. On OK
+ * *claims is the payload (owned by ctx->pool). DENIED for any invalid
+ * token, UNAVAILABLE when the JWKS cannot be fetched.
+ */
+oauth2_status_t oauth2_rp_id_token_validate(
+    oauth2_ctx_t *ctx, oauth2_http_t *http, oauth2_rp_jwks_cache_t *cache,
+    const oauth2_rp_provider_t *prov, const oauth2_provider_meta_t *meta,
+    const char *id_token, const char *nonce, const char *access_token,
+    json_t **claims);
+
+/*
+ * at_hash (OIDC Core 3.1.3.8) for `alg` (RS/PS/ES 256|384|512, EdDSA
+ * with SHA-512): 1 when
  * `at_hash` equals the left half of the hash of `access_token`.
  */
 int oauth2_rp_at_hash_ok(oauth2_ctx_t *ctx, const char *alg,

@@ -191,6 +191,7 @@ typedef struct oauth2_ap_session_t {
 
 struct oauth2_store_t;
 oauth2_http_t *oauth2_ap_rp_http(void);
+oauth2_rp_jwks_cache_t *oauth2_ap_rp_jwks(void);
 struct oauth2_store_t *oauth2_ap_rp_store(request_rec *r);
 const char *oauth2_ap_rp_cookie_name(request_rec *r, const char *base);
 void oauth2_ap_rp_cookie_set(request_rec *r, const char *name,

@@ -39,10 +39,11 @@ void *oauth2_ap_rp_srv_merge(apr_pool_t *p, void *basev, void *addv)
 
     /* A vhost sees the main server's providers unless it redefines them. */
     c->providers = apr_hash_overlay(p, add->providers, base->providers);
-    c->redirect_uri = add->redirect_uri ? add->redirect_uri : base->redirect_uri;
+    c->redirect_uri =
+        add->redirect_uri ? add->redirect_uri : base->redirect_uri;
     c->logout_uri = add->logout_uri ? add->logout_uri : base->logout_uri;
-    c->return_allow = add->return_allow ? add->return_allow
-                                        : base->return_allow;
+    c->return_allow =
+        add->return_allow ? add->return_allow : base->return_allow;
     return c;
 }
 
@@ -89,14 +90,11 @@ const oauth2_ap_provider_t *oauth2_ap_rp_provider(server_rec *s,
 /* ---- OAuth2Provider ---------------------------------------------------- */
 
 static const char *const provider_keys[] = {
-    "preset",         "discovery",     "issuer",
-    "authorization_endpoint",          "token_endpoint",
-    "userinfo_endpoint",               "jwks_uri",
-    "end_session_endpoint",            "client_id",
-    "client_secret",  "scope",         "auth",
-    "userinfo",       "user_claim",    "hd",
-    "params",         "timeout",       "discovery_ttl",
-    NULL};
+    "preset",         "discovery",         "issuer",   "authorization_endpoint",
+    "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
+    "client_id",      "client_secret",     "scope",    "auth",
+    "userinfo",       "user_claim",        "hd",       "params",
+    "timeout",        "discovery_ttl",     NULL};
 
 /* A configured URL: NULL when absent, an error string when not allowed. */
 static const char *url_opt(cmd_parms *cmd, oauth2_ctx_t *ctx, apr_table_t *t,
@@ -213,6 +211,42 @@ static const char *complete(cmd_parms *cmd, oauth2_ctx_t *ctx,
     return NULL;
 }
 
+/*
+ * Apache's tokenizer only honours quotes around a whole word, so
+ * scope="openid email profile" arrives as three words: join a word whose
+ * value opens a quote with the following ones up to the closing quote, and
+ * drop the quotes. NULL when a quote is never closed.
+ */
+static char **join_quoted(apr_pool_t *p, int argc, char *const argv[],
+                          int *outc)
+{
+    char **out = apr_pcalloc(p, sizeof(char *) * (argc + 1));
+    int i, n = 0;
+
+    for (i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        const char *word = argv[i];
+        char q = eq ? eq[1] : '\0';
+        char *val;
+
+        if (q != '"' && q != '\'') {
+            out[n++] = argv[i];
+            continue;
+        }
+        val = apr_pstrdup(p, eq + 2);
+        while (val[0] == '\0' || val[strlen(val) - 1] != q) {
+            if (++i >= argc)
+                return NULL;
+            val = apr_pstrcat(p, val, " ", argv[i], NULL);
+        }
+        val[strlen(val) - 1] = '\0';
+        out[n++] =
+            apr_pstrcat(p, apr_pstrndup(p, word, eq - word + 1), val, NULL);
+    }
+    *outc = n;
+    return out;
+}
+
 const char *oauth2_ap_rp_cmd_provider(cmd_parms *cmd, void *dc, int argc,
                                       char *const argv[])
 {
@@ -226,6 +260,9 @@ const char *oauth2_ap_rp_cmd_provider(cmd_parms *cmd, void *dc, int argc,
     if (argc < 2)
         return "OAuth2Provider: NAME key=value...";
     oauth2_ctx_init(&ctx, cmd->pool, NULL, apr_time_now());
+    argv = join_quoted(cmd->pool, argc, argv, &argc);
+    if (argv == NULL)
+        return "OAuth2Provider: unbalanced quote in an option";
     if (apr_hash_get(c->providers, argv[0], APR_HASH_KEY_STRING) != NULL)
         return apr_psprintf(cmd->pool, "OAuth2Provider %s: defined twice",
                             argv[0]);
@@ -287,8 +324,7 @@ const char *oauth2_ap_rp_cmd_redirect_uri(cmd_parms *cmd, void *dc,
     return NULL;
 }
 
-const char *oauth2_ap_rp_cmd_logout_uri(cmd_parms *cmd, void *dc,
-                                        const char *v)
+const char *oauth2_ap_rp_cmd_logout_uri(cmd_parms *cmd, void *dc, const char *v)
 {
     const char *err = local_path(cmd, v);
 

@@ -17,6 +17,7 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <http_protocol.h>
+#include <openssl/crypto.h>
 
 #include "oauth2_apache.h"
 #include "oauth2/crypto.h"
@@ -32,6 +33,7 @@
 /* Per-process runtime, created in child_init; read-only afterwards. */
 static oauth2_http_t *rp_http;
 static oauth2_discovery_cache_t *rp_disc;
+static oauth2_rp_jwks_cache_t *rp_jwks;
 static apr_thread_mutex_t *rp_refresh_mutex;
 static apr_hash_t *rp_stores; /* server_rec * -> oauth2_store_t * */
 
@@ -40,6 +42,11 @@ static apr_hash_t *rp_stores; /* server_rec * -> oauth2_store_t * */
 oauth2_http_t *oauth2_ap_rp_http(void)
 {
     return rp_http;
+}
+
+oauth2_rp_jwks_cache_t *oauth2_ap_rp_jwks(void)
+{
+    return rp_jwks;
 }
 
 oauth2_store_t *oauth2_ap_rp_store(request_rec *r)
@@ -65,19 +72,19 @@ void oauth2_ap_rp_cookie_set(request_rec *r, const char *name,
 {
     int secure = oauth2_ap_cookie_secure(oauth2_ap_srv_cfg(r->server));
 
-    apr_table_addn(
-        r->err_headers_out, "Set-Cookie",
-        apr_psprintf(r->pool, "%s=%s; Path=/; Max-Age=%" APR_TIME_T_FMT
-                              "; HttpOnly; SameSite=Lax%s",
-                     name, max_age > 0 ? value : "",
-                     max_age > 0 ? apr_time_sec(max_age) : 0,
-                     secure ? "; Secure" : ""));
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   apr_psprintf(r->pool,
+                                "%s=%s; Path=/; Max-Age=%" APR_TIME_T_FMT
+                                "; HttpOnly; SameSite=Lax%s",
+                                name, max_age > 0 ? value : "",
+                                max_age > 0 ? apr_time_sec(max_age) : 0,
+                                secure ? "; Secure" : ""));
 }
 
 typedef struct cookie_walk_t {
-    const char *name;     /* exact name wanted, or NULL */
-    const char *prefix;   /* or every cookie with this prefix */
-    const char *value;    /* first match (exact) */
+    const char *name;            /* exact name wanted, or NULL */
+    const char *prefix;          /* or every cookie with this prefix */
+    const char *value;           /* first match (exact) */
     apr_array_header_t *matches; /* prefix: "name=value" strings */
     apr_pool_t *pool;
 } cookie_walk_t;
@@ -139,12 +146,12 @@ int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
                    "default-src 'none'");
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
-    ap_custom_response(
-        r, status,
-        apr_pstrcat(r->pool, "<!DOCTYPE html><html><head><title>", t,
-                    "</title></head><body><h1>", t, "</h1><p>",
-                    ap_escape_html(r->pool, text), "</p></body></html>\n",
-                    NULL));
+    ap_custom_response(r, status,
+                       apr_pstrcat(r->pool,
+                                   "<!DOCTYPE html><html><head><title>", t,
+                                   "</title></head><body><h1>", t, "</h1><p>",
+                                   ap_escape_html(r->pool, text),
+                                   "</p></body></html>\n", NULL));
     return status;
 }
 
@@ -155,8 +162,8 @@ int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
 const char *oauth2_ap_rp_origin(request_rec *r)
 {
     const char *scheme = ap_http_scheme(r);
-    apr_port_t port = r->server->port ? r->server->port
-                                      : r->connection->local_addr->port;
+    apr_port_t port =
+        r->server->port ? r->server->port : r->connection->local_addr->port;
     int dflt = (strcmp(scheme, "https") == 0 && port == 443) ||
                (strcmp(scheme, "http") == 0 && port == 80);
 
@@ -348,8 +355,8 @@ oauth2_status_t oauth2_ap_rp_session_load(request_rec *r, oauth2_ctx_t *ctx,
     if (rc != OAUTH2_OK)
         return rc;
     rc = oauth2_crypto_open(ctx, &ring, s->secret, strlen(s->secret),
-                            SESSION_INFO, s->key, strlen(s->key), val, len,
-                            &pt, &ptlen);
+                            SESSION_INFO, s->key, strlen(s->key), val, len, &pt,
+                            &ptlen);
     if (rc != OAUTH2_OK)
         return OAUTH2_DENIED;
     rc = session_parse(r, ctx, (const char *)pt, ptlen, s);
@@ -501,8 +508,7 @@ static int login_start(request_rec *r, oauth2_ctx_t *ctx,
     }
     if (!oauth2_rp_return_url_ok(ctx, ret, NULL, NULL))
         ret = "/";
-    rc = oauth2_rp_login_start(ctx, &ap->rp, meta, redirect_uri, ret, &l,
-                               &url);
+    rc = oauth2_rp_login_start(ctx, &ap->rp, meta, redirect_uri, ret, &l, &url);
     json = rc == OAUTH2_OK ? oauth2_rp_login_encode(ctx, l) : NULL;
     name = l ? apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r),
                            oauth2_rp_state_tag(r->pool, l->state), NULL)
@@ -741,6 +747,7 @@ static void child_init(apr_pool_t *p, server_rec *s)
 
     rp_http = oauth2_http_curl_create(p, NULL);
     rp_disc = oauth2_discovery_cache_create(p, 64);
+    rp_jwks = oauth2_rp_jwks_cache_create(p);
     apr_thread_mutex_create(&rp_refresh_mutex, APR_THREAD_MUTEX_DEFAULT, p);
     rp_stores = apr_hash_make(p);
     for (; s != NULL; s = s->next) {

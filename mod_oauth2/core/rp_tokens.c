@@ -290,7 +290,8 @@ int oauth2_rp_at_hash_ok(oauth2_ctx_t *ctx, const char *alg,
     if (alg == NULL || strlen(alg) != 5 || access_token == NULL ||
         at_hash == NULL)
         return 0;
-    type = strcmp(alg + 2, "256") == 0   ? EVP_sha256()
+    type = strcmp(alg, "EdDSA") == 0     ? EVP_sha512()
+           : strcmp(alg + 2, "256") == 0 ? EVP_sha256()
            : strcmp(alg + 2, "384") == 0 ? EVP_sha384()
            : strcmp(alg + 2, "512") == 0 ? EVP_sha512()
                                          : NULL;
