@@ -255,7 +255,7 @@ static char *session_json(oauth2_ap_session_t *s)
     if (s->id_token)
         json_object_set_new(o, "it", json_string(s->id_token));
     json_object_set_new(o, "ae", json_integer(apr_time_sec(s->expires)));
-    json_object_set_new(o, "cr", json_integer(apr_time_sec(s->created)));
+    json_object_set_new(o, "cr", json_integer(apr_time_as_msec(s->created)));
     txt = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return txt;
@@ -321,7 +321,7 @@ static oauth2_status_t session_parse(request_rec *r, oauth2_ctx_t *ctx,
         return OAUTH2_DENIED;
     }
     s->expires = apr_time_from_sec(json_integer_value(ae));
-    s->created = apr_time_from_sec(json_integer_value(cr));
+    s->created = apr_time_from_msec(json_integer_value(cr));
     return OAUTH2_OK;
 }
 

@@ -266,6 +266,9 @@ oauth2_status_t oauth2_rp_callback_parse(oauth2_ctx_t *ctx, const char *query,
 static int issuer_ok(const oauth2_rp_provider_t *prov,
                      const oauth2_provider_meta_t *meta, const char *iss)
 {
+    /* A provider described without an issuer cannot be checked. */
+    if (meta->issuer == NULL && prov->alt_issuer == NULL)
+        return 1;
     return (meta->issuer != NULL && strcmp(iss, meta->issuer) == 0) ||
            (prov->alt_issuer != NULL && strcmp(iss, prov->alt_issuer) == 0);
 }
