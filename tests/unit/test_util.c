@@ -1,0 +1,210 @@
+/*
+ * test_util.c - base64url strictness, constant-time compare, randomness,
+ * SHA-256, bounded JSON parsing and bounded integer parsing.
+ */
+#include <string.h>
+
+#include "helpers.h"
+#include "oauth2/util.h"
+
+static void b64url_roundtrip(void **state)
+{
+    th_fixture_t *f = *state;
+    static const struct {
+        const char *plain;
+        const char *enc;
+    } v[] = {{"", ""},
+             {"f", "Zg"},
+             {"fo", "Zm8"},
+             {"foo", "Zm9v"},
+             {"foob", "Zm9vYg"},
+             {"fooba", "Zm9vYmE"},
+             {"foobar", "Zm9vYmFy"},
+             {"\xfb\xff", "-_8"}};
+    size_t i, n;
+    unsigned char *out;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        assert_string_equal(
+            oauth2_b64url_encode(f->pool, (const unsigned char *)v[i].plain,
+                                 strlen(v[i].plain)),
+            v[i].enc);
+        assert_int_equal(
+            oauth2_b64url_decode(&f->ctx, v[i].enc, strlen(v[i].enc), &out, &n),
+            OAUTH2_OK);
+        assert_int_equal(n, strlen(v[i].plain));
+        assert_memory_equal(out, v[i].plain, n);
+    }
+}
+
+static void b64url_rejects(void **state)
+{
+    th_fixture_t *f = *state;
+    static const struct {
+        const char *in;
+        const char *err;
+    } v[] = {
+        {"Zg==", "base64url: bad character at offset 2"},
+        {"Zm8=", "base64url: bad character at offset 3"},
+        {"Zm+v", "base64url: bad character at offset 2"},
+        {"Zm/v", "base64url: bad character at offset 2"},
+        {"Zm 9v", "base64url: bad length 5"},
+        {"Zm9 v", "base64url: bad length 5"},
+        {"Z", "base64url: bad length 1"},
+        {"Zh", "base64url: non-zero trailing bits"},
+        {"Zm9", "base64url: non-zero trailing bits"},
+        {"Zm\n9", "base64url: bad character at offset 2"},
+    };
+    size_t i, n;
+    unsigned char *out;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        f->ctx.err.text[0] = '\0';
+        assert_int_equal(
+            oauth2_b64url_decode(&f->ctx, v[i].in, strlen(v[i].in), &out, &n),
+            OAUTH2_DENIED);
+        assert_string_equal(f->ctx.err.text, v[i].err);
+    }
+    assert_int_equal(oauth2_b64url_decode(&f->ctx, NULL, 0, &out, &n),
+                     OAUTH2_DENIED);
+}
+
+static void b64_std(void **state)
+{
+    th_fixture_t *f = *state;
+
+    assert_string_equal(
+        oauth2_b64_encode(f->pool, (const unsigned char *)"user:pa ss", 10),
+        "dXNlcjpwYSBzcw==");
+    assert_string_equal(
+        oauth2_b64_encode(f->pool, (const unsigned char *)"", 0), "");
+    assert_string_equal(
+        oauth2_b64_encode(f->pool, (const unsigned char *)"\xfb\xff", 2),
+        "+/8=");
+}
+
+static void ct_equal_null_never_matches(void **state)
+{
+    (void)state;
+    assert_true(oauth2_ct_equal("abc", 3, "abc", 3));
+    assert_false(oauth2_ct_equal("abc", 3, "abd", 3));
+    assert_false(oauth2_ct_equal("abc", 3, "abcd", 4));
+    assert_false(oauth2_ct_equal(NULL, 0, NULL, 0));
+    assert_false(oauth2_ct_equal("a", 1, NULL, 1));
+    assert_false(oauth2_ct_equal(NULL, 1, "a", 1));
+    assert_true(oauth2_ct_equal("", 0, "", 0));
+}
+
+static void random_and_sha(void **state)
+{
+    th_fixture_t *f = *state;
+    char *a = oauth2_random_b64url(&f->ctx, 32);
+    char *b = oauth2_random_b64url(&f->ctx, 32);
+
+    assert_non_null(a);
+    assert_int_equal(strlen(a), 43);
+    assert_string_not_equal(a, b);
+    assert_string_equal(
+        oauth2_sha256_hex(f->pool, "abc", 3),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void json_good(void **state)
+{
+    th_fixture_t *f = *state;
+    json_t *j = NULL;
+    static const char in[] = "{\"a\":\"x\",\"b\":[1,{\"c\":2}],\"n\":3}";
+
+    assert_int_equal(
+        oauth2_json_parse_object(&f->ctx, in, sizeof(in) - 1, NULL, &j),
+        OAUTH2_OK);
+    oauth2_json_pool_own(f->pool, j);
+    assert_string_equal(oauth2_json_str(j, "a"), "x");
+    assert_null(oauth2_json_str(j, "n"));
+    assert_null(oauth2_json_str(j, "missing"));
+    assert_null(oauth2_json_str(NULL, "a"));
+}
+
+static void json_bad(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_json_limits_t lim = {64, 3, 5};
+    static const struct {
+        const char *in;
+        const char *err;
+    } v[] = {
+        {"[1]", "json: not an object"},
+        {"{\"a\":1,\"a\":2}", "json: duplicate object key near '\"a\"'"},
+        {"{\"a\":{\"b\":{\"c\":{}}}}", "json: nesting deeper than 3"},
+        {"{\"a\":[[[1]]]}", "json: nesting deeper than 3"},
+        {"{\"a\":{\"b\":[1]}}", "OK"},
+        {"{\"a\":[1,2,3,4,5]}", "json: more than 5 members"},
+        {"{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6}",
+         "json: more than 5 members"},
+        {"{\"a\":\""
+         "0123456789012345678901234567890123456789012345678901234"
+         "56789\"}",
+         "json: input of 68 bytes exceeds 64"},
+        {"{\"a\":1} x", "json: end of file expected near 'x'"},
+        {"{\"a\":\"\\u0000\"}", NULL},
+    };
+    size_t i;
+    json_t *j;
+    oauth2_status_t st;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        f->ctx.err.text[0] = '\0';
+        j = NULL;
+        st = oauth2_json_parse_object(&f->ctx, v[i].in, strlen(v[i].in), &lim,
+                                      &j);
+        if (strcmp(v[i].err ? v[i].err : "", "OK") == 0) {
+            assert_int_equal(st, OAUTH2_OK);
+            json_decref(j);
+            continue;
+        }
+        if (st != OAUTH2_DENIED)
+            fail_msg("case %zu: %s", i, v[i].in);
+        assert_null(j);
+        if (v[i].err != NULL)
+            assert_string_equal(f->ctx.err.text, v[i].err);
+        else
+            assert_true(strncmp(f->ctx.err.text, "json: ", 6) == 0);
+    }
+}
+
+static void int64_parse(void **state)
+{
+    long long v = 0;
+
+    (void)state;
+    assert_int_equal(oauth2_parse_int64("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(oauth2_parse_int64("-5", -10, 10, &v), 0);
+    assert_int_equal(v, -5);
+    assert_int_equal(oauth2_parse_int64("101", 0, 100, &v), -1);
+    assert_int_equal(oauth2_parse_int64(" 1", 0, 100, &v), -1);
+    assert_int_equal(oauth2_parse_int64("+1", 0, 100, &v), -1);
+    assert_int_equal(oauth2_parse_int64("1x", 0, 100, &v), -1);
+    assert_int_equal(oauth2_parse_int64("", 0, 100, &v), -1);
+    assert_int_equal(oauth2_parse_int64("-", -10, 100, &v), -1);
+    assert_int_equal(oauth2_parse_int64(NULL, 0, 100, &v), -1);
+    assert_int_equal(
+        oauth2_parse_int64("99999999999999999999", 0, 0x7fffffffffffffffLL, &v),
+        -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(b64url_roundtrip, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(b64url_rejects, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(b64_std, th_setup, th_teardown),
+        cmocka_unit_test(ct_equal_null_never_matches),
+        cmocka_unit_test_setup_teardown(random_and_sha, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(json_good, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(json_bad, th_setup, th_teardown),
+        cmocka_unit_test(int64_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
