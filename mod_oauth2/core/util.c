@@ -139,9 +139,9 @@ oauth2_status_t oauth2_random_bytes(oauth2_ctx_t *ctx, unsigned char *buf,
     if (len > INT32_MAX || RAND_bytes(buf, (int)len) != 1) {
         oauth2_err_set(ctx, "RAND_bytes failed");
         oauth2_log_error(ctx,
-                         OAUTH2_LOGNO(00004) "RAND_bytes failed for %zu "
-                                             "bytes",
-                         len);
+                         OAUTH2_LOGNO(00004) "RAND_bytes failed for "
+                                             "%lu bytes",
+                         (unsigned long)len);
         return OAUTH2_UNAVAILABLE;
     }
     return OAUTH2_OK;
