@@ -1,0 +1,85 @@
+/*
+ * store.h - the shared key -> value store behind sessions (and anything
+ * several nodes must agree on), as a vtable with a registry that builds a
+ * backend from a parsed OAuth2SessionStore URL (cfg.h).
+ *
+ * Backends: "memory" (store_mem.c: one process, bounded, for tests and
+ * single-process setups) and "redis" (store_redis.c: a per-process pool of
+ * hiredis connections). redis+sentinel / redis+cluster are recognised and
+ * refused with "not yet supported".
+ *
+ * Results: OK; NOT_FOUND for a missing or expired key (a miss is not an
+ * error); UNAVAILABLE when the backend is down, slow or answers nonsense
+ * (never an allow); DENIED for arguments the store refuses (empty key, value
+ * over the cap); ERROR for our own faults. Values are binary-safe.
+ */
+#ifndef OAUTH2_STORE_H
+#define OAUTH2_STORE_H
+
+#include <stddef.h>
+
+#include "oauth2/oauth2.h"
+#include "oauth2/cfg.h"
+
+typedef struct oauth2_store_t oauth2_store_t;
+
+struct oauth2_store_t {
+    const char *name; /* "memory", "redis" */
+    /* *val NUL-terminated in ctx->pool, *len without the NUL. */
+    oauth2_status_t (*get)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                           const char *key, char **val, size_t *len);
+    /* ttl > 0 (microseconds, rounded up to milliseconds). */
+    oauth2_status_t (*set)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                           const char *key, const void *val, size_t len,
+                           apr_interval_time_t ttl);
+    /* OK, or NOT_FOUND when there was nothing to delete. */
+    oauth2_status_t (*del)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                           const char *key);
+    /* New ttl for a live key: OK, or NOT_FOUND. */
+    oauth2_status_t (*touch)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                             const char *key, apr_interval_time_t ttl);
+    void *data;
+};
+
+typedef struct oauth2_store_opts_t {
+    const char *prefix;                  /* prepended to keys; default "" */
+    apr_interval_time_t connect_timeout; /* redis; default 1 s */
+    apr_interval_time_t command_timeout; /* redis; default 1 s */
+    size_t max_value;                    /* value/reply cap; default 256 KiB */
+    int max_idle;                        /* redis pooled connections; 16 */
+    apr_interval_time_t backoff_min;     /* redis reconnect; default 1 s */
+    apr_interval_time_t backoff_max;     /* redis reconnect; default 30 s */
+    size_t max_entries;                  /* memory; default 10000 */
+} oauth2_store_opts_t;
+
+/*
+ * Build the backend `url` names, living as long as `p` (a per-process pool:
+ * connections and mutexes are released by its cleanup). `opts` may be NULL.
+ * ERROR with ctx->err for unsupported kinds or bad options.
+ */
+oauth2_status_t oauth2_store_create(oauth2_ctx_t *ctx, apr_pool_t *p,
+                                    const oauth2_store_url_t *url,
+                                    const oauth2_store_opts_t *opts,
+                                    oauth2_store_t **out);
+
+oauth2_status_t oauth2_store_mem_create(oauth2_ctx_t *ctx, apr_pool_t *p,
+                                        const oauth2_store_opts_t *opts,
+                                        oauth2_store_t **out);
+
+oauth2_status_t oauth2_store_redis_create(oauth2_ctx_t *ctx, apr_pool_t *p,
+                                          const oauth2_store_url_t *url,
+                                          const oauth2_store_opts_t *opts,
+                                          oauth2_store_t **out);
+
+/* Convenience wrappers: argument checks, then the vtable. */
+oauth2_status_t oauth2_store_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, char **val, size_t *len);
+oauth2_status_t oauth2_store_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, const void *val, size_t len,
+                                 apr_interval_time_t ttl);
+oauth2_status_t oauth2_store_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key);
+oauth2_status_t oauth2_store_touch(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                   const char *key, apr_interval_time_t ttl);
+
+#endif /* OAUTH2_STORE_H */

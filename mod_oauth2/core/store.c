@@ -1,0 +1,100 @@
+/*
+ * store.c - the store registry (URL kind -> backend constructor) and the
+ * wrappers that check arguments once for every backend. Owns no storage and
+ * does no I/O itself.
+ */
+#include <string.h>
+
+#include "oauth2/store.h"
+
+#define MAX_KEY 1024
+
+oauth2_status_t oauth2_store_create(oauth2_ctx_t *ctx, apr_pool_t *p,
+                                    const oauth2_store_url_t *url,
+                                    const oauth2_store_opts_t *opts,
+                                    oauth2_store_t **out)
+{
+    if (url == NULL) {
+        oauth2_err_set(ctx, "store: no URL");
+        return OAUTH2_ERROR;
+    }
+    switch (url->kind) {
+    case OAUTH2_STORE_MEMORY:
+        return oauth2_store_mem_create(ctx, p, opts, out);
+    case OAUTH2_STORE_REDIS:
+        return oauth2_store_redis_create(ctx, p, url, opts, out);
+    case OAUTH2_STORE_SENTINEL:
+        oauth2_err_set(ctx, "store: redis+sentinel is not yet supported");
+        return OAUTH2_ERROR;
+    case OAUTH2_STORE_CLUSTER:
+        oauth2_err_set(ctx, "store: redis+cluster is not yet supported");
+        return OAUTH2_ERROR;
+    }
+    oauth2_err_set(ctx, "store: unknown kind %d", (int)url->kind);
+    return OAUTH2_ERROR;
+}
+
+static oauth2_status_t check_key(oauth2_ctx_t *ctx, const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+
+    if (n == 0 || n > MAX_KEY) {
+        oauth2_err_set(ctx, "store: key empty or longer than %d bytes",
+                       MAX_KEY);
+        return OAUTH2_DENIED;
+    }
+    return OAUTH2_OK;
+}
+
+static oauth2_status_t check_ttl(oauth2_ctx_t *ctx, apr_interval_time_t ttl)
+{
+    if (ttl <= 0) {
+        oauth2_err_set(ctx, "store: ttl must be positive");
+        return OAUTH2_DENIED;
+    }
+    return OAUTH2_OK;
+}
+
+oauth2_status_t oauth2_store_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, char **val, size_t *len)
+{
+    oauth2_status_t s = check_key(ctx, key);
+    size_t dummy;
+
+    if (s != OAUTH2_OK)
+        return s;
+    return st->get(ctx, st, key, val, len ? len : &dummy);
+}
+
+oauth2_status_t oauth2_store_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, const void *val, size_t len,
+                                 apr_interval_time_t ttl)
+{
+    oauth2_status_t s = check_key(ctx, key);
+
+    if (s == OAUTH2_OK)
+        s = check_ttl(ctx, ttl);
+    if (s == OAUTH2_OK && val == NULL) {
+        oauth2_err_set(ctx, "store: no value");
+        s = OAUTH2_DENIED;
+    }
+    return s == OAUTH2_OK ? st->set(ctx, st, key, val, len, ttl) : s;
+}
+
+oauth2_status_t oauth2_store_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key)
+{
+    oauth2_status_t s = check_key(ctx, key);
+
+    return s == OAUTH2_OK ? st->del(ctx, st, key) : s;
+}
+
+oauth2_status_t oauth2_store_touch(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                   const char *key, apr_interval_time_t ttl)
+{
+    oauth2_status_t s = check_key(ctx, key);
+
+    if (s == OAUTH2_OK)
+        s = check_ttl(ctx, ttl);
+    return s == OAUTH2_OK ? st->touch(ctx, st, key, ttl) : s;
+}

@@ -1,0 +1,390 @@
+/*
+ * test_store_redis.c - the redis store against a real redis-server started
+ * by this test on a free 127.0.0.1 port (no persistence), with a password
+ * and an ACL user: get/set/ttl/del/touch, NIL, AUTH good and bad, SELECT,
+ * prefix, reply cap, binary keys, server killed then restarted (backoff on
+ * ctx->now), and a SIGSTOP'd server hitting the command timeout. The server
+ * is killed at the end whatever happens (group teardown, atexit, and
+ * PR_SET_PDEATHSIG in the child).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <hiredis/hiredis.h>
+
+#include "helpers.h"
+#include "oauth2/store.h"
+
+#define SEC(n) apr_time_from_sec(n)
+#define PASS "s3cret-pass"
+
+static pid_t srv_pid = -1;
+static int srv_port;
+
+static int free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void ms_sleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* A direct admin connection (authenticated), or NULL. */
+static redisContext *admin(void)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", srv_port, tv);
+    redisReply *r;
+
+    if (c == NULL || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    r = redisCommand(c, "AUTH %s", PASS);
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
+        return NULL;
+    }
+    freeReplyObject(r);
+    return c;
+}
+
+static void server_kill(void)
+{
+    if (srv_pid > 0) {
+        kill(srv_pid, SIGCONT);
+        kill(srv_pid, SIGKILL);
+        waitpid(srv_pid, NULL, 0);
+        srv_pid = -1;
+    }
+}
+
+/* Start redis-server on srv_port and wait (real time) until it answers. */
+static int server_start(void)
+{
+    char port[16];
+    int i;
+
+    snprintf(port, sizeof(port), "%d", srv_port);
+    srv_pid = fork();
+    if (srv_pid < 0)
+        return -1;
+    if (srv_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (freopen("/dev/null", "w", stdout) == NULL ||
+            freopen("/dev/null", "w", stderr) == NULL)
+            _exit(126);
+        execlp("redis-server", "redis-server", "--port", port, "--bind",
+               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", "/tmp",
+               "--requirepass", PASS, "--user", "alice", "on", ">alice-pw",
+               "~*", "+@all", NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 250; i++) {
+        redisContext *c = admin();
+        if (c != NULL) {
+            redisFree(c);
+            return 0;
+        }
+        ms_sleep(20); /* waiting for a child process, not for our clock */
+    }
+    server_kill();
+    return -1;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN); /* as httpd does; hiredis uses write(2) */
+    atexit(server_kill);
+    srv_port = free_port();
+    return server_start();
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    server_kill();
+    return 0;
+}
+
+static oauth2_store_t *mk(th_fixture_t *f, const char *user, const char *pw,
+                          int db, const oauth2_store_opts_t *o)
+{
+    oauth2_store_url_t u = {0};
+    oauth2_host_port_t hp = {"127.0.0.1", srv_port};
+    oauth2_store_t *st = NULL;
+
+    u.kind = OAUTH2_STORE_REDIS;
+    u.hosts = apr_array_make(f->pool, 1, sizeof(hp));
+    APR_ARRAY_PUSH(u.hosts, oauth2_host_port_t) = hp;
+    u.username = user;
+    u.password = pw;
+    u.db = db;
+    assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, o, &st),
+                     OAUTH2_OK);
+    return st;
+}
+
+static long long pttl(const char *key)
+{
+    redisContext *c = admin();
+    redisReply *r;
+    long long v = -99;
+
+    assert_non_null(c);
+    r = redisCommand(c, "PTTL %s", key);
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+static void get_set_ttl_del_touch(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = mk(f, NULL, PASS, 0, NULL);
+    char *v = NULL;
+    size_t n = 0;
+
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "t1", &v, &n),
+                     OAUTH2_NOT_FOUND); /* NIL */
+    assert_int_equal(oauth2_store_set(&f->ctx, st, "t1", "a\0b", 3, SEC(10)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "t1", &v, &n), OAUTH2_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, "a\0b", 4);
+    assert_in_range(pttl("t1"), 9000, 10000);
+    assert_int_equal(oauth2_store_touch(&f->ctx, st, "t1", SEC(50)), OAUTH2_OK);
+    assert_in_range(pttl("t1"), 49000, 50000);
+    /* Sub-millisecond TTLs round up, never to "no expiry". */
+    assert_int_equal(oauth2_store_touch(&f->ctx, st, "t1", 1), OAUTH2_OK);
+    assert_int_equal(oauth2_store_touch(&f->ctx, st, "nope", SEC(5)),
+                     OAUTH2_NOT_FOUND);
+    assert_int_equal(oauth2_store_set(&f->ctx, st, "t2", "x", 1, SEC(5)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_store_del(&f->ctx, st, "t2"), OAUTH2_OK);
+    assert_int_equal(oauth2_store_del(&f->ctx, st, "t2"), OAUTH2_NOT_FOUND);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "t2", &v, &n),
+                     OAUTH2_NOT_FOUND);
+}
+
+static void binary_keys_are_safe(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = mk(f, NULL, PASS, 0, NULL);
+    const char *key = "k %s %b\r\nFLUSHALL\r\n";
+    char *v;
+
+    assert_int_equal(oauth2_store_set(&f->ctx, st, key, "v", 1, SEC(5)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, key, &v, NULL), OAUTH2_OK);
+    assert_string_equal(v, "v");
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "k", &v, NULL),
+                     OAUTH2_NOT_FOUND);
+}
+
+static void auth_required_good_and_bad(void **state)
+{
+    th_fixture_t *f = *state;
+    char *v;
+
+    assert_int_equal(
+        oauth2_store_get(&f->ctx, mk(f, NULL, NULL, 0, NULL), "k", &v, NULL),
+        OAUTH2_UNAVAILABLE);
+    assert_true(strstr(f->ctx.err.text, "error reply NOAUTH") != NULL);
+    assert_true(th_logged(f, "OA00444: redis: GET: error reply NOAUTH"));
+    assert_int_equal(oauth2_store_get(&f->ctx,
+                                      mk(f, NULL, "wrong-pass", 0, NULL), "k",
+                                      &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    assert_true(strncmp(f->ctx.err.text, "redis: AUTH failed: WRONGPASS", 29) ==
+                0);
+    assert_false(th_logged(f, "wrong-pass")); /* never logged */
+    assert_int_equal(oauth2_store_get(&f->ctx,
+                                      mk(f, "alice", "alice-pw", 0, NULL), "k",
+                                      &v, NULL),
+                     OAUTH2_NOT_FOUND);
+    assert_int_equal(
+        oauth2_store_get(&f->ctx, mk(f, "alice", PASS, 0, NULL), "k", &v, NULL),
+        OAUTH2_UNAVAILABLE);
+    assert_true(strstr(f->ctx.err.text, "AUTH failed") != NULL);
+}
+
+static void select_db_and_prefix(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_opts_t o = {0};
+    oauth2_store_t *db3, *db0;
+    redisContext *c;
+    redisReply *r;
+    char *v;
+
+    o.prefix = "pfx:";
+    db3 = mk(f, NULL, PASS, 3, &o);
+    db0 = mk(f, NULL, PASS, 0, &o);
+    assert_int_equal(oauth2_store_set(&f->ctx, db3, "sel", "three", 5, SEC(5)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_store_get(&f->ctx, db0, "sel", &v, NULL),
+                     OAUTH2_NOT_FOUND);
+    assert_int_equal(oauth2_store_get(&f->ctx, db3, "sel", &v, NULL),
+                     OAUTH2_OK);
+    c = admin();
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "SELECT 3"));
+    r = redisCommand(c, "GET pfx:sel");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "three");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static void reply_over_cap(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_opts_t big = {0}, small = {0};
+    char val[500], *v;
+
+    big.max_value = 1000;
+    small.max_value = 100;
+    memset(val, 'v', sizeof(val));
+    assert_int_equal(oauth2_store_set(&f->ctx, mk(f, NULL, PASS, 0, &big),
+                                      "capk", val, sizeof(val), SEC(5)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_store_get(&f->ctx, mk(f, NULL, PASS, 0, &small),
+                                      "capk", &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    assert_string_equal(f->ctx.err.text,
+                        "redis: GET: reply of 500 bytes over the 100 byte "
+                        "cap");
+    assert_true(th_logged(f, "OA00445:"));
+    assert_int_equal(oauth2_store_set(&f->ctx, mk(f, NULL, PASS, 0, &small),
+                                      "capk", val, sizeof(val), SEC(5)),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "redis: value of 500 bytes over the 100 byte cap");
+}
+
+static void killed_then_restarted_with_backoff(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_opts_t o = {0};
+    oauth2_store_t *st;
+    apr_time_t t0 = f->ctx.now;
+    char *v;
+
+    o.backoff_min = SEC(1);
+    o.backoff_max = SEC(3);
+    o.connect_timeout = apr_time_from_msec(300);
+    st = mk(f, NULL, PASS, 0, &o);
+    assert_int_equal(oauth2_store_set(&f->ctx, st, "kk", "1", 1, SEC(60)),
+                     OAUTH2_OK); /* one pooled connection now */
+    server_kill();
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "kk", &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    assert_true(th_logged(f, "OA00443: redis: GET on 127.0.0.1:"));
+    assert_true(th_logged(f, "; next attempt in 1000 ms"));
+    /* Within the backoff: fail fast, no connect attempt. */
+    f->ctx.now = t0 + apr_time_from_msec(400);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "kk", &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    assert_true(strstr(f->ctx.err.text, "down, next connect attempt in 600 "
+                                        "ms") != NULL);
+    /* After it: one attempt, still down, the interval doubles. */
+    f->ctx.now = t0 + SEC(1);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "kk", &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    assert_true(strstr(f->ctx.err.text, "connect to 127.0.0.1:") != NULL);
+    assert_true(th_logged(f, "next attempt in 2000 ms"));
+    assert_int_equal(server_start(), 0);
+    f->ctx.now = t0 + SEC(2); /* up again, but the backoff still holds */
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "kk", &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    f->ctx.now = t0 + SEC(3);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "kk", &v, NULL),
+                     OAUTH2_NOT_FOUND); /* no persistence: a fresh server */
+    assert_true(th_logged(f, "OA00441: redis: 127.0.0.1:"));
+    assert_int_equal(oauth2_store_set(&f->ctx, st, "kk", "2", 1, SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "kk", &v, NULL), OAUTH2_OK);
+    assert_string_equal(v, "2");
+}
+
+static void stopped_server_times_out(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_opts_t o = {0};
+    oauth2_store_t *st;
+    apr_time_t t0 = f->ctx.now, wall;
+    char *v;
+
+    o.command_timeout = apr_time_from_msec(200);
+    o.connect_timeout = apr_time_from_msec(200);
+    st = mk(f, NULL, PASS, 0, &o);
+    assert_int_equal(oauth2_store_set(&f->ctx, st, "ss", "1", 1, SEC(60)),
+                     OAUTH2_OK);
+    kill(srv_pid, SIGSTOP);
+    wall = apr_time_now();
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "ss", &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    kill(srv_pid, SIGCONT);
+    /* Two attempts (pooled, then fresh) of 200 ms each, not seconds. */
+    assert_true(apr_time_now() - wall < apr_time_from_msec(1500));
+    assert_true(strstr(f->ctx.err.text, "failed: ") != NULL);
+    f->ctx.now = t0 + SEC(1);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "ss", &v, NULL), OAUTH2_OK);
+    assert_string_equal(v, "1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(get_set_ttl_del_touch, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(binary_keys_are_safe, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(auth_required_good_and_bad, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(select_db_and_prefix, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(reply_over_cap, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(stopped_server_times_out, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(killed_then_restarted_with_backoff,
+                                        th_setup, th_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
