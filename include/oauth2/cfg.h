@@ -39,4 +39,96 @@ typedef struct oauth2_store_url_t {
 oauth2_status_t oauth2_cfg_store_url_parse(oauth2_ctx_t *ctx, const char *url,
                                            oauth2_store_url_t **out);
 
+/*
+ * Options of OAuth2SessionStore after the URL. The parser fills every
+ * field: defaults for what the directive did not say.
+ */
+typedef struct oauth2_cfg_store_opts_t {
+    const char *prefix;                  /* key prefix, default "oauth2:" */
+    apr_interval_time_t connect_timeout; /* default 500 ms */
+    apr_interval_time_t timeout;         /* per command, default 1 s */
+    int pool;                            /* connections per process, 16 */
+} oauth2_cfg_store_opts_t;
+
+/*
+ * The whole OAuth2SessionStore argument list: argv[0] is the URL, the rest
+ * `key=value` options (password= prefix= connect_timeout= timeout= pool=).
+ * password= is a secret spec (see oauth2_cfg_secret_resolve) and replaces
+ * the URL's userinfo password. DENIED with ctx->err naming the bad part;
+ * secrets never appear in ctx->err.
+ */
+oauth2_status_t oauth2_cfg_store_parse(oauth2_ctx_t *ctx, int argc,
+                                       char *const argv[],
+                                       oauth2_store_url_t **url,
+                                       oauth2_cfg_store_opts_t **opts);
+
+/* Bytes a passphrase must have at least. */
+#define OAUTH2_CFG_PASSPHRASE_MIN 16
+
+/* How long an exec: secret command may run. */
+#define OAUTH2_CFG_EXEC_TIMEOUT apr_time_from_sec(5)
+
+/*
+ * Resolve a secret spec into ctx->pool:
+ *   "file:/abs/path"  the file's content, one trailing newline stripped; a
+ *                     group- or world-readable file is logged as a warning;
+ *   "exec:/abs/path [args]"  run without a shell (args split on blanks),
+ *                     the first line of stdout; non-zero exit, a signal or
+ *                     OAUTH2_CFG_EXEC_TIMEOUT fail;
+ *   anything else     the literal value.
+ * DENIED with ctx->err naming the file or program (never the secret) when
+ * it cannot be read or is empty.
+ */
+oauth2_status_t oauth2_cfg_secret_resolve(oauth2_ctx_t *ctx, const char *spec,
+                                          const char **out);
+
+/* oauth2_cfg_secret_resolve plus the OAUTH2_CFG_PASSPHRASE_MIN check. */
+oauth2_status_t oauth2_cfg_passphrase_resolve(oauth2_ctx_t *ctx,
+                                              const char *spec,
+                                              const char **out);
+
+/*
+ * Option words "key=value" (quotes already removed by Apache's tokenizer)
+ * into a new table in ctx->pool. DENIED for a word without '=', an empty
+ * key or a key given twice.
+ */
+oauth2_status_t oauth2_cfg_kv_parse(oauth2_ctx_t *ctx, int argc,
+                                    char *const argv[], apr_table_t **out);
+
+/*
+ * DENIED naming the first key of `t` not in `allowed` (NULL-terminated),
+ * with the list of allowed keys.
+ */
+oauth2_status_t oauth2_cfg_check_known(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                       const char *const allowed[]);
+
+/*
+ * Typed values. Durations: "30" (seconds), "30s", "500ms", "5m", "1h",
+ * non-negative, at most 10 years. Sizes: "512", "64k", "4M", "1G" (powers
+ * of 1024). Booleans: on/off, true/false, yes/no, 1/0 (case-insensitive).
+ * DENIED with ctx->err quoting the value.
+ */
+oauth2_status_t oauth2_cfg_parse_duration(oauth2_ctx_t *ctx, const char *s,
+                                          apr_interval_time_t *out);
+oauth2_status_t oauth2_cfg_parse_size(oauth2_ctx_t *ctx, const char *s,
+                                      apr_size_t *out);
+oauth2_status_t oauth2_cfg_parse_bool(oauth2_ctx_t *ctx, const char *s,
+                                      int *out);
+
+/*
+ * Getters over a kv table: *out = def when `key` is absent; DENIED with
+ * ctx->err naming the key and value when present but malformed.
+ */
+oauth2_status_t oauth2_cfg_kv_duration(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                       const char *key, apr_interval_time_t def,
+                                       apr_interval_time_t *out);
+oauth2_status_t oauth2_cfg_kv_size(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                   const char *key, apr_size_t def,
+                                   apr_size_t *out);
+oauth2_status_t oauth2_cfg_kv_bool(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                   const char *key, int def, int *out);
+oauth2_status_t oauth2_cfg_kv_int(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                  const char *key, long long min, long long max,
+                                  long long def, long long *out);
+
 #endif /* OAUTH2_CFG_H */

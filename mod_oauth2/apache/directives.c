@@ -1,0 +1,177 @@
+/*
+ * directives.c - the command table and the handlers of the server- and
+ * directory-level directives. Handlers hand the words to core cfg.c and
+ * store the result; every failure returns a message naming the directive
+ * and what was wrong, which `apachectl configtest` prints. Secrets are
+ * resolved here, at config time, so a missing file or a failing command is
+ * caught by configtest. Checks across directives live in config.c.
+ */
+#include <string.h>
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "oauth2_apache.h"
+
+/* The handler's error: "<Directive>: <why>" in the config pool. */
+static const char *fail(cmd_parms *cmd, const oauth2_ctx_t *ctx)
+{
+    return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, ctx->err.text);
+}
+
+static oauth2_ap_srv_cfg_t *srv(cmd_parms *cmd)
+{
+    return oauth2_ap_srv_cfg(cmd->server);
+}
+
+/* ---- crypto ------------------------------------------------------------ */
+
+static const char *set_passphrase(cmd_parms *cmd, void *dc, const char *cur,
+                                  const char *prev)
+{
+    oauth2_ctx_t *ctx = oauth2_ap_server_ctx(cmd->server, cmd->pool);
+    oauth2_ap_passphrase_t *pp = apr_pcalloc(cmd->pool, sizeof(*pp));
+
+    if (oauth2_cfg_passphrase_resolve(ctx, cur, &pp->current) != OAUTH2_OK)
+        return fail(cmd, ctx);
+    if (prev != NULL &&
+        oauth2_cfg_passphrase_resolve(ctx, prev, &pp->previous) != OAUTH2_OK)
+        return apr_psprintf(cmd->pool, "%s: previous: %s", cmd->cmd->name,
+                            ctx->err.text);
+    srv(cmd)->passphrase = pp;
+    return NULL;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static const char *set_store(cmd_parms *cmd, void *dc, int argc,
+                             char *const argv[])
+{
+    oauth2_ctx_t *ctx = oauth2_ap_server_ctx(cmd->server, cmd->pool);
+    oauth2_ap_store_cfg_t *st = apr_pcalloc(cmd->pool, sizeof(*st));
+    oauth2_store_url_t *url = NULL;
+    oauth2_cfg_store_opts_t *opts = NULL;
+
+    if (oauth2_cfg_store_parse(ctx, argc, argv, &url, &opts) != OAUTH2_OK)
+        return fail(cmd, ctx);
+    st->url = url;
+    st->opts = opts;
+    srv(cmd)->store = st;
+    return NULL;
+}
+
+static const char *set_session_timeout(cmd_parms *cmd, void *dc, int argc,
+                                       char *const argv[])
+{
+    static const char *const known[] = {"inactivity", "max", NULL};
+    oauth2_ctx_t *ctx = oauth2_ap_server_ctx(cmd->server, cmd->pool);
+    oauth2_ap_srv_cfg_t *c = srv(cmd);
+    apr_interval_time_t inact, max;
+    apr_table_t *t = NULL;
+
+    if (argc == 0)
+        return apr_psprintf(
+            cmd->pool, "%s: needs inactivity= and/or max=", cmd->cmd->name);
+    if (oauth2_cfg_kv_parse(ctx, argc, argv, &t) != OAUTH2_OK ||
+        oauth2_cfg_check_known(ctx, t, known) != OAUTH2_OK ||
+        oauth2_cfg_kv_duration(ctx, t, "inactivity", OAUTH2_AP_UNSET, &inact) !=
+            OAUTH2_OK ||
+        oauth2_cfg_kv_duration(ctx, t, "max", OAUTH2_AP_UNSET, &max) !=
+            OAUTH2_OK)
+        return fail(cmd, ctx);
+    if (inact == 0 || max == 0)
+        return apr_psprintf(cmd->pool, "%s: %s=0 is not allowed",
+                            cmd->cmd->name, inact == 0 ? "inactivity" : "max");
+    if (inact != OAUTH2_AP_UNSET)
+        c->session_inactivity = inact;
+    if (max != OAUTH2_AP_UNSET)
+        c->session_max = max;
+    return NULL;
+}
+
+static const char *set_cookie_secure(cmd_parms *cmd, void *dc, const char *v)
+{
+    oauth2_ctx_t *ctx = oauth2_ap_server_ctx(cmd->server, cmd->pool);
+    int on = 1;
+
+    if (oauth2_cfg_parse_bool(ctx, v, &on) != OAUTH2_OK)
+        return fail(cmd, ctx);
+    srv(cmd)->cookie_secure = on;
+    return NULL;
+}
+
+/* ---- backend ----------------------------------------------------------- */
+
+static const char *set_remote_user_claim(cmd_parms *cmd, void *dc,
+                                         const char *v)
+{
+    oauth2_ap_dir_cfg_t *c = dc;
+    const char *p;
+
+    for (p = v; *p != '\0'; p++) {
+        if (apr_iscntrl(*p) || apr_isspace(*p))
+            break;
+    }
+    if (v[0] == '\0' || *p != '\0' || strlen(v) > 128)
+        return apr_psprintf(cmd->pool, "%s: bad claim name '%s'",
+                            cmd->cmd->name,
+                            oauth2_log_escape(cmd->pool, v, strlen(v)));
+    c->remote_user_claim = v;
+    return NULL;
+}
+
+/* RFC 9110 token characters: what a header field name may contain. */
+static int is_tchar(char ch)
+{
+    return apr_isalnum(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static const char *set_claim_header_prefix(cmd_parms *cmd, void *dc,
+                                           const char *v)
+{
+    oauth2_ap_dir_cfg_t *c = dc;
+    const char *p;
+
+    if (strcasecmp(v, "Off") == 0) {
+        c->claim_header_prefix = "";
+        return NULL;
+    }
+    for (p = v; is_tchar(*p); p++)
+        ;
+    if (v[0] == '\0' || *p != '\0' || strlen(v) > 64)
+        return apr_psprintf(cmd->pool,
+                            "%s: bad header prefix '%s' (token characters "
+                            "only, e.g. OAuth2-Claim-, or Off)",
+                            cmd->cmd->name,
+                            oauth2_log_escape(cmd->pool, v, strlen(v)));
+    c->claim_header_prefix = v;
+    return NULL;
+}
+
+/* ---- the table: one block per feature, in the docs' order -------------- */
+
+const command_rec oauth2_ap_cmds[] = {
+    /* crypto */
+    AP_INIT_TAKE12("OAuth2Passphrase", set_passphrase, NULL, RSRC_CONF,
+                   "secret|file:/path|exec:/path [previous]: key material "
+                   "for sessions and cookies, at least 16 bytes"),
+    /* sessions */
+    AP_INIT_TAKE_ARGV("OAuth2SessionStore", set_store, NULL, RSRC_CONF,
+                      "redis://host:port/db | redis+sentinel://... | "
+                      "redis+cluster://... | memory: [password= prefix= "
+                      "connect_timeout= timeout= pool=]"),
+    AP_INIT_TAKE_ARGV("OAuth2SessionTimeout", set_session_timeout, NULL,
+                      RSRC_CONF,
+                      "inactivity=<duration> max=<duration> (default "
+                      "inactivity=1h max=8h)"),
+    AP_INIT_TAKE1("OAuth2CookieSecure", set_cookie_secure, NULL, RSRC_CONF,
+                  "On|Off: mark session cookies Secure (default On)"),
+    /* backend */
+    AP_INIT_TAKE1("OAuth2RemoteUserClaim", set_remote_user_claim, NULL,
+                  OR_AUTHCFG, "claim that becomes REMOTE_USER (default sub)"),
+    AP_INIT_TAKE1("OAuth2ClaimHeaderPrefix", set_claim_header_prefix, NULL,
+                  OR_AUTHCFG,
+                  "prefix of the claim headers passed to the backend, or "
+                  "Off (default: no claim headers)"),
+    {NULL},
+};

@@ -1,0 +1,406 @@
+"""harness.py - start and stop the processes the integration tests talk to:
+a private Apache httpd per test configuration, redis-server and the mock
+OIDC provider, each on a free 127.0.0.1 port in its own temp dir. Stops only
+what it started (fixture finalizers, plus atexit as a safety net). Also the
+error-log discipline: numbered (OAnnnnn) lines at warn or above must be
+declared by the test."""
+import atexit
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+APACHE_BIN = os.environ.get("APACHE_BIN", "/usr/sbin/apache2")
+APACHE_MODDIR = Path("/usr/lib/apache2/modules")
+PYTHON = "/usr/bin/python3"
+MOCK_PROVIDER = REPO / "tests" / "mock_provider" / "mock_provider.py"
+# Static in Debian's apache2 (log_config, unixd) are skipped when absent.
+BASE_MODULES = ["mpm_event", "authz_core", "authn_core", "authz_user",
+                "authz_host", "mime", "dir", "alias", "cgid", "headers",
+                "env", "setenvif", "log_config", "unixd"]
+IS_ROOT = os.geteuid() == 0
+
+_live = []  # everything started and not yet stopped, for atexit
+
+
+def module_path():
+    return Path(os.environ.get("OAUTH2_MODULE",
+                               REPO / "build" / "mod_oauth2.so"))
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_tempdir(prefix):
+    """A temp dir under /tmp that www-data can traverse (CI runs as root)."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(d, 0o755)
+    return d
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    """True once 127.0.0.1:port accepts a connection."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_pid_gone(pid, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _pid_alive(pid)
+
+
+# ---- error-log discipline -------------------------------------------------
+
+_LEVEL = re.compile(r"^\[[^\]]*\] \[[\w.]*:(emerg|alert|crit|error|warn)\]")
+_LOGNO = re.compile(r"OA\d{5}")
+
+
+def log_violations(text, expected):
+    """Lines at warn or above carrying an OA number not in `expected`."""
+    bad = []
+    for line in text.splitlines():
+        if not _LEVEL.match(line):
+            continue
+        if any(n not in expected for n in _LOGNO.findall(line)):
+            bad.append(line)
+    return bad
+
+
+# ---- Apache ---------------------------------------------------------------
+
+class Apache:
+    """A private httpd: conf/httpd.conf from conf/base.conf plus `extra`."""
+
+    def __init__(self, extra="", loglevel="warn oauth2:debug",
+                 modules=None, module=None):
+        self.root = make_tempdir("oauth2-httpd-")
+        for sub in ("conf", "logs", "run", "htdocs"):
+            (self.root / sub).mkdir(mode=0o755)
+            os.chmod(self.root / sub, 0o755)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.conf = self.root / "conf" / "httpd.conf"
+        self.loglevel = loglevel
+        self.modules = list(BASE_MODULES if modules is None else modules)
+        self.module = Path(module) if module else module_path()
+        self.expected = set()
+        self.output = ""  # stdout+stderr of configtest/start/stop
+        self.started = False
+        self.write_file("htdocs/index.html", "<h1>mod_oauth2 test</h1>\n")
+        self.set_config(extra)
+
+    def expect(self, *lognos):
+        """Declare OA numbers this test expects at warn or above."""
+        self.expected.update(lognos)
+
+    def write_file(self, rel, content, mode=0o644):
+        """A file below the server root, readable by www-data unless `mode`
+        says otherwise. Returns its absolute path."""
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+        os.chmod(p, mode)
+        return p
+
+    def _loadmodules(self):
+        lines = []
+        for m in self.modules:
+            so = APACHE_MODDIR / f"mod_{m}.so"
+            if so.exists():
+                lines.append(f"LoadModule {m}_module {so}")
+        lines.append(f"LoadModule oauth2_module {self.module}")
+        return "\n".join(lines)
+
+    def set_config(self, extra):
+        """(Re)write httpd.conf with `extra` appended to the base."""
+        self.extra = extra
+        base = (HERE / "conf" / "base.conf").read_text()
+        user = "User www-data\nGroup www-data" if IS_ROOT else ""
+        text = base.format(root=self.root, port=self.port,
+                           loglevel=self.loglevel, user=user,
+                           loadmodules=self._loadmodules())
+        self.conf.write_text(text + "\n# ---- test config ----\n" + extra +
+                             "\n")
+        os.chmod(self.conf, 0o644)
+
+    def _run(self, *args, timeout=30):
+        p = subprocess.run([APACHE_BIN, "-f", str(self.conf), *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=timeout)
+        self.output += p.stdout
+        return p.returncode, p.stdout
+
+    def configtest(self):
+        """(returncode, output) of `apache2 -t`."""
+        return self._run("-t")
+
+    @property
+    def pidfile(self):
+        return self.root / "run" / "httpd.pid"
+
+    def pid(self):
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self):
+        rc, out = self._run("-k", "start")
+        if rc != 0:
+            raise RuntimeError(f"apache2 -k start failed ({rc}):\n{out}\n"
+                               f"{self.error_log()}")
+        self.started = True
+        _live.append(self)
+        # The pid file is written after post_config, the listener before.
+        deadline = time.monotonic() + 15
+        while self.pid() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.pid() is None or not wait_port(self.port, 15):
+            raise RuntimeError(f"apache2 not listening on {self.port}:\n"
+                               f"{out}\n{self.error_log()}")
+        return self
+
+    def reload(self):
+        """Graceful restart with the current httpd.conf."""
+        pid = self.pid()
+        rc, out = self._run("-k", "graceful")
+        if rc != 0:
+            raise RuntimeError(f"graceful failed ({rc}):\n{out}")
+        if pid is not None and not wait_port(self.port, 15):
+            raise RuntimeError("apache2 did not come back after graceful")
+
+    def stop(self):
+        if not self.started:
+            return
+        pid = self.pid()
+        if pid is not None and _pid_alive(pid):
+            self._run("-k", "stop")
+            if not _wait_pid_gone(pid, 15):
+                os.kill(pid, signal.SIGKILL)
+                _wait_pid_gone(pid, 5)
+        self.started = False
+        if self in _live:
+            _live.remove(self)
+
+    def error_log(self):
+        p = self.root / "logs" / "error_log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def violations(self, expected=()):
+        """Undeclared numbered lines at warn+, from the log and stderr."""
+        exp = self.expected | set(expected)
+        return log_violations(self.output + "\n" + self.error_log(), exp)
+
+    def cleanup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ---- Redis ----------------------------------------------------------------
+
+class Redis:
+    """redis-server on a free port; no persistence, loopback only."""
+
+    def __init__(self, port=None):
+        self.dir = make_tempdir("oauth2-redis-")
+        self.port = port or free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+             "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=self.dir)
+        _live.append(self)
+        if not wait_port(self.port, 10, self.proc):
+            self.stop()
+            raise RuntimeError(f"redis-server did not start:\n{self.log()}")
+        return self
+
+    def cli(self, *args):
+        """Run one command with redis-cli; its stdout, stripped."""
+        p = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p",
+                            str(self.port), *map(str, args)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=10)
+        return p.stdout.strip()
+
+    def pause(self):
+        """SIGSTOP: connections hang, as with an overloaded server."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+
+    def restart(self):
+        """Stop and start again on the same port (data is lost)."""
+        self.stop()
+        return self.start()
+
+    def log(self):
+        p = self.dir / "redis.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- mock provider --------------------------------------------------------
+
+class MockProvider:
+    """tests/mock_provider/mock_provider.py on a free port.
+
+    clients: iterable of "ID:SECRET:REDIRECT_URI" strings."""
+
+    def __init__(self, clients=(), auto_approve=False, extra_args=()):
+        self.dir = make_tempdir("oauth2-mock-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.clients = list(clients)
+        self.auto_approve = auto_approve
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.logfile = self.dir / "mock.log"
+
+    @staticmethod
+    def available():
+        return MOCK_PROVIDER.exists()
+
+    def start(self, timeout=15.0):
+        args = [PYTHON, str(MOCK_PROVIDER), "--port", str(self.port)]
+        for c in self.clients:
+            args += ["--client", c]
+        if self.auto_approve:
+            args.append("--auto-approve")
+        args += self.extra_args
+        self._log = open(self.logfile, "w")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=self._log, text=True, bufsize=1,
+                                     cwd=REPO)
+        _live.append(self)
+        if not self._wait_ready(timeout):
+            self.stop()
+            raise RuntimeError(f"mock provider not READY:\n{self.log()}")
+        # Keep draining stdout so the provider never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+        return self
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                line = self.proc.stdout.readline()
+                if not line:
+                    return False
+                self._log.write(line)
+                if line.startswith("READY "):
+                    self.url = line.split()[1].rstrip("/")
+                    return True
+            elif self.proc.poll() is not None:
+                return False
+        return False
+
+    def _drain(self):
+        try:
+            for line in self.proc.stdout:
+                self._log.write(line)
+        except (ValueError, OSError, AttributeError):
+            pass
+
+    def ctl(self, path, json=None, method=None):
+        """Call the control API: POST `json` (or GET when None); the
+        decoded JSON body, or the text when it is not JSON."""
+        import requests
+        m = method or ("POST" if json is not None else "GET")
+        r = requests.request(m, self.url + path, json=json, timeout=10)
+        r.raise_for_status()
+        try:
+            return r.json()
+        except ValueError:
+            return r.text
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+
+    def log(self):
+        try:
+            self._log.flush()
+        except (AttributeError, ValueError):
+            pass
+        return self.logfile.read_text(errors="replace") \
+            if self.logfile.exists() else ""
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@atexit.register
+def _stop_leftovers():
+    for thing in list(_live):
+        try:
+            thing.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
