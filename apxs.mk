@@ -87,10 +87,12 @@ asan:
 	    OPT="-O1 -g $(ASAN_FLAGS)" unit
 
 # ---- integration tests (pytest from Debian) -------------------------------
+# From the repo root; tests/mock_provider joins once it exists.
 integration: all
-	cd tests/integration && OAUTH2_MODULE=$(CURDIR)/$(MODULE) \
+	OAUTH2_MODULE=$(CURDIR)/$(MODULE) \
 	    OAUTH2_POLICY_CLI=$(CURDIR)/$(POLICY_CLI) \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration \
+	    $(wildcard tests/mock_provider) $(PYTEST_ARGS)
 
 check-tools: all
 	@for s in tests/tools/check_*.sh; do echo "== $$s"; \

@@ -25,7 +25,7 @@ typedef struct oauth2_host_port_t {
 /* A parsed OAuth2SessionStore URL. Strings live in the parse pool. */
 typedef struct oauth2_store_url_t {
     oauth2_store_kind_t kind;
-    apr_array_header_t *hosts; /* of oauth2_host_port_t, at least one */
+    apr_array_header_t *hosts; /* oauth2_host_port_t; empty for memory: */
     const char *username;      /* ACL user or NULL */
     const char *password;      /* resolved secret or NULL; never logged */
     int db;                    /* 0..15; cluster: always 0 */

@@ -5,6 +5,8 @@
  * create), and the checks across directives run by check_config. Never
  * parses directive arguments (directives.c) and never runs per request.
  */
+#include <apr_strings.h>
+
 #include "oauth2_apache.h"
 
 #define DEFAULT_INACTIVITY apr_time_from_sec(3600)
@@ -115,11 +117,14 @@ const char *oauth2_ap_claim_header_prefix(const oauth2_ap_dir_cfg_t *c)
 
 /* ---- checks across directives, after vhosts are merged ---- */
 
-/* Name a virtual host for a config error. */
+/* Name a host for a config error: "main server" or "vhost (file:line)". */
 static const char *vhost_name(const server_rec *s)
 {
-    return s->is_virtual ? s->server_hostname ? s->server_hostname : "?"
-                         : "main server";
+    if (!s->is_virtual || s->defn_name == NULL)
+        return "main server";
+    return apr_psprintf(s->process->pconf, "<VirtualHost> %s (%s:%u)",
+                        s->server_hostname ? s->server_hostname : "?",
+                        s->defn_name, s->defn_line_number);
 }
 
 /* One host's config; 0 when fine, else logs why and returns -1. */
@@ -129,20 +134,18 @@ static int check_server(const server_rec *s)
 
     if (c->store != NULL && c->passphrase == NULL) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
-                     OAUTH2_LOGNO(00601) "%s (%s:%u): OAuth2SessionStore is "
+                     OAUTH2_LOGNO(00601) "%s: OAuth2SessionStore is "
                                          "set but OAuth2Passphrase is not; "
                                          "sessions are encrypted with it",
-                     vhost_name(s), s->defn_name ? s->defn_name : "?",
-                     s->defn_line_number);
+                     vhost_name(s));
         return -1;
     }
     if (oauth2_ap_session_inactivity(c) > oauth2_ap_session_max(c)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
-                     OAUTH2_LOGNO(00602) "%s (%s:%u): OAuth2SessionTimeout "
+                     OAUTH2_LOGNO(00602) "%s: OAuth2SessionTimeout "
                                          "inactivity=%" APR_TIME_T_FMT
                                          "s exceeds max=%" APR_TIME_T_FMT "s",
-                     vhost_name(s), s->defn_name ? s->defn_name : "?",
-                     s->defn_line_number,
+                     vhost_name(s),
                      apr_time_sec(oauth2_ap_session_inactivity(c)),
                      apr_time_sec(oauth2_ap_session_max(c)));
         return -1;
