@@ -21,15 +21,15 @@
 #define BUILTIN_PREFIX "OAUTH2-CLAIM-"
 
 /*
- * The backend settings for this request. Until the adapter's dir config
- * carries OAuth2RemoteUserClaim / OAuth2ClaimHeaderPrefix this gives the
- * defaults (sub, no claim headers); config.c wires the real values in.
+ * The backend settings for this request from the dir config
+ * (OAuth2RemoteUserClaim, OAuth2ClaimHeaderPrefix), defaults applied.
  */
 void oauth2_ap_backend_cfg_get(request_rec *r, oauth2_ap_backend_cfg_t *bc)
 {
-    (void)r;
-    bc->remote_user_claim = NULL;
-    bc->header_prefix = NULL;
+    const oauth2_ap_dir_cfg_t *d = oauth2_ap_dir_cfg(r);
+
+    bc->remote_user_claim = oauth2_ap_remote_user_claim(d);
+    bc->header_prefix = oauth2_ap_claim_header_prefix(d);
     bc->token_header = NULL;
 }
 

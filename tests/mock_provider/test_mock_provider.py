@@ -248,7 +248,7 @@ def test_jwks_keys_parse(mock):
                      ("OKP", "Ed25519"), ("RSA", "")]
     for k in keys:
         assert "d" not in k and "p" not in k, "private part published"
-        assert k["use"] == "sig" and k["kid"]
+        assert k["use"] == "sig" and k["kid"] and "key_ops" not in k
         jwt.PyJWK(k)
     rsa = [k for k in keys if k["kty"] == "RSA"][0]
     assert "alg" not in rsa and len(base64.urlsafe_b64decode(

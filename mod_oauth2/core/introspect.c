@@ -1,0 +1,126 @@
+/*
+ * introspect.c - RFC 7662 token introspection for verifiers configured with
+ * introspect=: the POST to the endpoint with client authentication (HTTP
+ * Basic or form), the verdict (`active` must be true, then the same claim
+ * checks as a JWT), and the verdict cache: positive until the token's exp
+ * (never beyond the configured cache time), negative briefly. Never logs
+ * the token or the client secret; an unreachable endpoint is UNAVAILABLE,
+ * never an allow or a plain deny.
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "oauth2/introspect.h"
+#include "oauth2/log.h"
+#include "oauth2/util.h"
+#include "verify_int.h"
+
+/* Build the POST: token + hint, and the client's credentials. */
+static void build_request(oauth2_ctx_t *ctx, const oauth2_verifier_t *v,
+                          const char *token, oauth2_http_request_t *req)
+{
+    const oauth2_verify_opts_t *o = &v->opts;
+    const char *secret = o->client_secret ? o->client_secret : "";
+    char *body, *cred;
+
+    memset(req, 0, sizeof(*req));
+    req->method = "POST";
+    req->url = o->location;
+    req->content_type = "application/x-www-form-urlencoded";
+    req->timeout = OAUTH2_INTROSPECT_TIMEOUT;
+    req->max_response = OAUTH2_INTROSPECT_MAX_RESPONSE;
+    if (o->client_auth_post) {
+        body = oauth2_http_form_encode(
+            ctx->pool, "token", token, "token_type_hint", "access_token",
+            "client_id", o->client_id, "client_secret", secret, NULL);
+    }
+    else {
+        body = oauth2_http_form_encode(ctx->pool, "token", token,
+                                       "token_type_hint", "access_token", NULL);
+        /* RFC 6749 2.3.1: both parts form-encoded before base64. */
+        cred = apr_pstrcat(
+            ctx->pool,
+            oauth2_http_form_encode(ctx->pool, "", o->client_id, NULL) + 1, ":",
+            oauth2_http_form_encode(ctx->pool, "", secret, NULL) + 1, NULL);
+        req->authorization = apr_pstrcat(
+            ctx->pool, "Basic ",
+            oauth2_b64_encode(ctx->pool, (const unsigned char *)cred,
+                              strlen(cred)),
+            NULL);
+    }
+    req->body = body;
+    req->body_len = strlen(body);
+}
+
+/* Call the endpoint; OK with the response object owned by ctx->pool. */
+static oauth2_status_t call(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
+                            const char *token, json_t **out)
+{
+    oauth2_http_request_t req;
+    oauth2_http_response_t resp;
+
+    build_request(ctx, v, token, &req);
+    oauth2_verifier_count(v, &v->stats.introspections);
+    if (oauth2_http_send(oauth2_verifier_http(v), ctx, &req, &resp) !=
+        OAUTH2_OK)
+        return OAUTH2_UNAVAILABLE;
+    if (resp.status != 200) {
+        oauth2_err_set(ctx, "introspection answered HTTP %d", resp.status);
+        return OAUTH2_UNAVAILABLE;
+    }
+    if (oauth2_json_parse_object(ctx, resp.body, resp.body_len, NULL, out) !=
+        OAUTH2_OK) {
+        oauth2_err_set(ctx, "introspection response is not a JSON object");
+        return OAUTH2_UNAVAILABLE;
+    }
+    oauth2_json_pool_own(ctx->pool, *out);
+    return OAUTH2_OK;
+}
+
+/* Positive verdicts live until exp, at most the configured cache time. */
+static apr_time_t keep_until(oauth2_ctx_t *ctx, const oauth2_verifier_t *v,
+                             const json_t *claims)
+{
+    apr_time_t until = ctx->now + v->opts.cache_ttl;
+    const json_t *exp = json_object_get(claims, "exp");
+
+    if (json_is_number(exp) && json_number_value(exp) > 0 &&
+        json_number_value(exp) < 1e11) {
+        apr_time_t e = apr_time_from_sec((apr_time_t)json_number_value(exp));
+
+        if (e < until)
+            until = e;
+    }
+    return until;
+}
+
+oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
+                                        const char *token, const char *hash_hex,
+                                        json_t **claims)
+{
+    const char *key = oauth2_verify_cache_key(ctx->pool, v, hash_hex);
+    json_t *resp = NULL;
+    oauth2_status_t st;
+
+    st = call(ctx, v, token, &resp);
+    if (st != OAUTH2_OK) {
+        oauth2_log_warn(ctx,
+                        OAUTH2_LOGNO(00801) "introspection at %s "
+                                            "failed: %s",
+                        v->opts.location, ctx->err.text);
+        return st;
+    }
+    if (!json_is_true(json_object_get(resp, "active"))) {
+        oauth2_verdict_put(ctx, v, key, NULL, ctx->now + v->opts.negative_ttl);
+        oauth2_err_set(ctx, "token inactive");
+        return OAUTH2_DENIED;
+    }
+    if ((st = oauth2_verify_claims(ctx, v, resp, 1)) != OAUTH2_OK) {
+        oauth2_verdict_put(ctx, v, key, NULL, ctx->now + v->opts.negative_ttl);
+        return st;
+    }
+    oauth2_verdict_put(ctx, v, key, resp, keep_until(ctx, v, resp));
+    *claims = resp;
+    return OAUTH2_OK;
+}

@@ -1,0 +1,398 @@
+/*
+ * test_verify.c - the bearer verifier (verify.c, verify_opts.c,
+ * introspect.c) against a fake IdP: canned JWKS and introspection answers,
+ * a fixed clock, and the verifier's own counters to prove what did (not)
+ * happen. Vectors: tests/unit/vectors/verify (gen.py).
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "helpers.h"
+#include "fake_http.h"
+#include "oauth2/util.h"
+#include "oauth2/verify.h"
+
+#define JWKS_URL "https://idp.test/jwks"
+#define INTRO_URL "https://idp.test/introspect"
+
+typedef struct vt_t {
+    th_fake_http_t fh;
+    th_fake_http_entry_t *jwks;
+    json_t *tokens;
+    oauth2_verifier_t *v;
+} vt_t;
+
+static const char *vec(th_fixture_t *f, const char *name)
+{
+    size_t len;
+    return th_read_file(
+        f->pool, apr_pstrcat(f->pool, "vectors/verify/", name, NULL), &len);
+}
+
+static const char *tok(vt_t *t, const char *name)
+{
+    const char *s = oauth2_json_str(t->tokens, name);
+    assert_non_null(s);
+    return s;
+}
+
+/* A JWKS verifier with a fake http answering jwks1.json. */
+static void vt_init(th_fixture_t *f, vt_t *t, const char *extra)
+{
+    const char *argv[4] = {"jwks_uri=" JWKS_URL, "issuer=https://idp.test",
+                           "audience=api", extra};
+    json_error_t e;
+
+    memset(t, 0, sizeof(*t));
+    t->tokens = json_loads(vec(f, "tokens.json"), 0, &e);
+    assert_non_null(t->tokens);
+    oauth2_json_pool_own(f->pool, t->tokens);
+    th_fake_http_init(&t->fh, f->pool);
+    t->jwks =
+        th_fake_http_add(&t->fh, "GET", JWKS_URL, 200, vec(f, "jwks1.json"));
+    assert_int_equal(oauth2_verifier_parse(&f->ctx, extra ? 4 : 3, argv, &t->v),
+                     OAUTH2_OK);
+    oauth2_verifier_set_http(t->v, &t->fh.base);
+}
+
+static oauth2_status_t run(th_fixture_t *f, vt_t *t, const char *token,
+                           oauth2_principal_t **p)
+{
+    oauth2_principal_t *dummy;
+    return oauth2_verify_token(&f->ctx, &t->v, 1, token, p ? p : &dummy);
+}
+
+static oauth2_verify_stats_t stats(vt_t *t)
+{
+    oauth2_verify_stats_t s;
+    oauth2_verifier_stats(t->v, &s);
+    return s;
+}
+
+static void valid_token_gives_principal(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_principal_t *p = NULL;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &p), OAUTH2_OK);
+    assert_string_equal(p->sub, "alice");
+    assert_string_equal(p->issuer, "https://idp.test");
+    assert_int_equal(p->scopes->nelts, 2);
+    assert_string_equal(APR_ARRAY_IDX(p->scopes, 1, const char *), "b");
+    assert_int_equal(p->type, OAUTH2_PRINCIPAL_BEARER);
+}
+
+static void cache_hit_skips_signature(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_principal_t *p = NULL;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).sig_checks, 1);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &p), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &p), OAUTH2_OK);
+    assert_int_equal(stats(&t).sig_checks, 1);
+    assert_int_equal(stats(&t).cache_hits, 2);
+    assert_int_equal(t.fh.calls, 1);
+    assert_string_equal(p->sub, "alice");
+    /* Past exp the entry is gone: verification runs (and fails) again. */
+    f->ctx.now += apr_time_from_sec(3600 + 120);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "token expired");
+}
+
+static void unknown_kid_refetch_is_limited(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "kid2"), NULL), OAUTH2_DENIED);
+    assert_int_equal(stats(&t).jwks_fetches, 2); /* first + one refetch */
+    assert_non_null(strstr(f->ctx.err.text, "no key for kid k2"));
+    f->ctx.now += apr_time_from_sec(5);
+    assert_int_equal(run(f, &t, tok(&t, "kid2"), NULL), OAUTH2_DENIED);
+    assert_int_equal(stats(&t).jwks_fetches, 2); /* within the interval */
+    /* The provider rotates; after the interval the new kid is found. */
+    t.jwks->body = vec(f, "jwks2.json");
+    f->ctx.now += apr_time_from_sec(30);
+    assert_int_equal(run(f, &t, tok(&t, "kid2"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).jwks_fetches, 3);
+}
+
+static void failed_refetch_keeps_last_good_set(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    t.jwks->result = OAUTH2_UNAVAILABLE;
+    f->ctx.now += apr_time_from_sec(400); /* past the 300 s freshness */
+    assert_int_equal(run(f, &t, tok(&t, "valid2"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).jwks_fetches, 2);
+    assert_true(th_logged(f, "keeping the last good set"));
+    /* Backoff: the next request does not hammer the provider. */
+    assert_int_equal(run(f, &t, tok(&t, "tampered"), NULL), OAUTH2_DENIED);
+    assert_int_equal(stats(&t).jwks_fetches, 2);
+}
+
+static void cold_jwks_down_is_unavailable(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    t.jwks->result = OAUTH2_UNAVAILABLE;
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_UNAVAILABLE);
+    assert_string_equal(f->ctx.err.text, "no signing keys available");
+    assert_true(th_logged(f, "OA00800"));
+    t.jwks->result = OAUTH2_OK;
+    t.jwks->status = 500;
+    f->ctx.now += apr_time_from_sec(10);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_UNAVAILABLE);
+}
+
+static void bad_tokens_are_denied(void **state)
+{
+    th_fixture_t *f = *state;
+    static const struct {
+        const char *name, *err;
+    } cases[] = {{"expired", "token expired"},
+                 {"wrong_iss", "no verifier accepts"},
+                 {"wrong_aud", "audience mismatch"},
+                 {"nbf_future", "token not yet valid (nbf)"},
+                 {"tampered", "bad signature"}};
+    size_t i;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(run(f, &t, tok(&t, cases[i].name), NULL),
+                         OAUTH2_DENIED);
+        assert_non_null(strstr(f->ctx.err.text, cases[i].err));
+    }
+}
+
+static void hostile_headers_are_denied(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+    const char *valid, *body;
+
+    vt_init(f, &t, NULL);
+    valid = tok(&t, "valid");
+    body = strchr(valid, '.');
+    /* {"alg":"none"} with an empty signature. */
+    assert_int_equal(
+        run(f, &t,
+            apr_pstrcat(f->pool, "eyJhbGciOiJub25lIn0",
+                        apr_pstrndup(f->pool, body, strrchr(valid, '.') - body),
+                        ".", NULL),
+            NULL),
+        OAUTH2_DENIED);
+    /* {"alg":"HS256"}: HMAC is never accepted. */
+    assert_int_equal(
+        run(f, &t, apr_pstrcat(f->pool, "eyJhbGciOiJIUzI1NiJ9", body, NULL),
+            NULL),
+        OAUTH2_DENIED);
+    assert_non_null(strstr(f->ctx.err.text, "alg HS256 not allowed"));
+    assert_int_equal(run(f, &t, "not a token", NULL), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "malformed token");
+    assert_int_equal(stats(&t).sig_checks, 0);
+}
+
+static void cache_is_bounded(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+
+    vt_init(f, &t, "cache_entries=1");
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid2"), NULL), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).sig_checks, 3); /* valid was evicted */
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).sig_checks, 3);
+}
+
+/* ---- introspection ---------------------------------------------------- */
+
+static oauth2_verifier_t *intro_init(th_fixture_t *f, th_fake_http_t *fh,
+                                     const char *resp, const char *auth)
+{
+    const char *argv[] = {"introspect=" INTRO_URL, "issuer=https://idp.test",
+                          "audience=api",          "client_id=rs",
+                          "client_secret=s:cret",  auth};
+    oauth2_verifier_t *v = NULL;
+
+    th_fake_http_init(fh, f->pool);
+    th_fake_http_add(fh, "POST", INTRO_URL, 200, resp);
+    assert_int_equal(oauth2_verifier_parse(&f->ctx, auth ? 6 : 5, argv, &v),
+                     OAUTH2_OK);
+    oauth2_verifier_set_http(v, &fh->base);
+    return v;
+}
+
+static void introspection_active(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh;
+    oauth2_principal_t *p = NULL;
+    oauth2_verifier_t *v =
+        intro_init(f, &fh,
+                   apr_psprintf(f->pool,
+                                "{\"active\":true,\"iss\":\"https://idp.test\","
+                                "\"aud\":\"api\",\"client_id\":\"svc\","
+                                "\"scope\":\"x y\",\"exp\":%d}",
+                                TH_NOW_SEC + 60),
+                   NULL);
+
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
+                     OAUTH2_OK);
+    assert_string_equal(p->client_id, "svc");
+    assert_null(p->sub);
+    assert_string_equal(fh.last.authorization, "Basic cnM6cyUzQWNyZXQ=");
+    assert_non_null(strstr(fh.last.body, "token=opaque-1"));
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
+                     OAUTH2_OK);
+    assert_int_equal(fh.calls, 1); /* cached */
+    /* Never cached beyond exp: asked again (still valid within leeway). */
+    f->ctx.now += apr_time_from_sec(61);
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
+                     OAUTH2_OK);
+    assert_int_equal(fh.calls, 2);
+    f->ctx.now += apr_time_from_sec(120);
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "token expired");
+}
+
+static void introspection_inactive_and_negative_cache(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh;
+    oauth2_principal_t *p = NULL;
+    oauth2_verifier_t *v =
+        intro_init(f, &fh, "{\"active\":false}", "client_auth=post");
+
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-2", &p),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "token inactive");
+    assert_null(fh.last.authorization);
+    assert_non_null(strstr(fh.last.body, "client_secret=s%3Acret"));
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-2", &p),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "token inactive (cached)");
+    assert_int_equal(fh.calls, 1);
+    f->ctx.now += apr_time_from_sec(11);
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-2", &p),
+                     OAUTH2_DENIED);
+    assert_int_equal(fh.calls, 2);
+}
+
+static void introspection_down_is_unavailable(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh;
+    oauth2_principal_t *p = NULL;
+    oauth2_verifier_t *v = intro_init(f, &fh, "not json", NULL);
+
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-3", &p),
+                     OAUTH2_UNAVAILABLE);
+    fh.entries[0].result = OAUTH2_UNAVAILABLE;
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-3", &p),
+                     OAUTH2_UNAVAILABLE);
+    assert_true(th_logged(f, "OA00801"));
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+static void bad_options_fail(void **state)
+{
+    th_fixture_t *f = *state;
+    static const struct {
+        const char *a, *b, *err;
+    } cases[] = {
+        {"jwks_uri=http://idp.example/jwks", "issuer=x", "loopback"},
+        {"jwks_uri=https://idp.example/jwks", "audience=x", "issuer="},
+        {"jwks_uri=https://idp.example/jwks", "colour=red", "unknown"},
+        {"jwks_uri=https://idp.example/jwks", "algs=RS256,HS256", "HS256"},
+        {"jwks_uri=https://idp.example/jwks", "algs=none", "none"},
+        {"jwks_file=/nonexistent/keys.json", "issuer=x", "cannot read"},
+        {"pem=/nonexistent/key.pem", "issuer=x", ""},
+        {"introspect=https://idp.example/i", "issuer=x", "client_id"},
+        {"issuer=x", "audience=y", "one of"},
+        {"jwks_uri=https://a/j", "leeway=-1", "leeway"},
+        {"jwks_uri=https://a/j", "noequals", "key=value"}};
+    size_t i;
+    oauth2_verifier_t *v;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *argv[] = {cases[i].a, cases[i].b};
+
+        f->ctx.err.text[0] = '\0';
+        assert_int_not_equal(oauth2_verifier_parse(&f->ctx, 2, argv, &v),
+                             OAUTH2_OK);
+        assert_non_null(strstr(f->ctx.err.text, cases[i].err));
+    }
+}
+
+static void jwks_file_source(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+    const char *argv[] = {
+        apr_pstrcat(f->pool, "jwks_file=", getenv("OAUTH2_TEST_DIR"),
+                    "/vectors/verify/jwks2.json", NULL),
+        "issuer=https://idp.test", "audience=api", "algs=ES256"};
+    oauth2_verifier_t *v;
+    oauth2_principal_t *p;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(oauth2_verifier_parse(&f->ctx, 4, argv, &v), OAUTH2_OK);
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, tok(&t, "kid2"), &p),
+                     OAUTH2_OK);
+    /* RS256 is not in this verifier's algs. */
+    assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, tok(&t, "valid"), &p),
+                     OAUTH2_DENIED);
+    assert_non_null(strstr(f->ctx.err.text, "alg RS256 not allowed"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(valid_token_gives_principal, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(cache_hit_skips_signature, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(unknown_kid_refetch_is_limited,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(failed_refetch_keeps_last_good_set,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(cold_jwks_down_is_unavailable, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(bad_tokens_are_denied, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(hostile_headers_are_denied, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(cache_is_bounded, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(introspection_active, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(
+            introspection_inactive_and_negative_cache, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(introspection_down_is_unavailable,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(bad_options_fail, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(jwks_file_source, th_setup,
+                                        th_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
