@@ -174,6 +174,21 @@ const command_rec oauth2_ap_cmds[] = {
                   "prefix of the claim headers passed to the backend, or "
                   "Off (default: no claim headers)"),
     /* relying party (provider.c) */
-    OAUTH2_AP_RP_COMMANDS,
+    AP_INIT_TAKE_ARGV("OAuth2Provider", oauth2_ap_rp_cmd_provider, NULL,
+                      RSRC_CONF,
+                      "NAME preset=|discovery=|endpoints... client_id= "
+                      "client_secret= [scope= auth= userinfo= user_claim= "
+                      "hd= params= timeout= discovery_ttl=]"),
+    AP_INIT_TAKE1("OAuth2Login", oauth2_ap_rp_cmd_login, NULL, OR_AUTHCFG,
+                  "the OAuth2Provider that AuthType oauth2 signs users in "
+                  "with"),
+    AP_INIT_TAKE1("OAuth2RedirectURI", oauth2_ap_rp_cmd_redirect_uri, NULL,
+                  RSRC_CONF, "path (or absolute URL) of the login callback"),
+    AP_INIT_TAKE1("OAuth2LogoutURI", oauth2_ap_rp_cmd_logout_uri, NULL,
+                  RSRC_CONF, "path of the logout handler"),
+    AP_INIT_ITERATE("OAuth2ReturnAllow", oauth2_ap_rp_cmd_return_allow, NULL,
+                    RSRC_CONF,
+                    "other origins (https://host[:port]) a logout may "
+                    "return to"),
     {NULL},
 };

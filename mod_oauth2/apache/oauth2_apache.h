@@ -220,20 +220,4 @@ oauth2_status_t oauth2_ap_rp_login_open(request_rec *r, oauth2_ctx_t *ctx,
                                         const char *name, const char *value,
                                         oauth2_rp_login_t **out);
 
-/* The relying party's command_rec entries (one contiguous block). */
-#define OAUTH2_AP_RP_COMMANDS                                                  \
-    AP_INIT_TAKE_ARGV("OAuth2Provider", oauth2_ap_rp_cmd_provider, NULL,       \
-                      RSRC_CONF,                                               \
-                      "an OIDC / OAuth 2.0 provider: NAME key=value..."),      \
-        AP_INIT_TAKE1("OAuth2Login", oauth2_ap_rp_cmd_login, NULL, OR_AUTHCFG, \
-                      "the provider AuthType oauth2 signs users in with"),     \
-        AP_INIT_TAKE1("OAuth2RedirectURI", oauth2_ap_rp_cmd_redirect_uri,      \
-                      NULL, RSRC_CONF,                                         \
-                      "path (or absolute URL) of the login callback"),         \
-        AP_INIT_TAKE1("OAuth2LogoutURI", oauth2_ap_rp_cmd_logout_uri, NULL,    \
-                      RSRC_CONF, "path of the logout handler"),                \
-        AP_INIT_ITERATE("OAuth2ReturnAllow", oauth2_ap_rp_cmd_return_allow,    \
-                        NULL, RSRC_CONF,                                       \
-                        "other origins a login/logout may return to")
-
 #endif /* OAUTH2_APACHE_H */

@@ -32,7 +32,9 @@ for rec in oauth2_ap_srv_cfg_t oauth2_ap_dir_cfg_t; do
         }' "$hdr")
     [ -n "$fields" ] || { echo "check_directives: $rec not found" >&2; fail=1; }
     for f in $fields; do
-        if ! grep -qE "MERGE_(PTR|VAL)\($f\)" mod_oauth2/apache/config.c; then
+        # A feature sub-struct is merged by its own function.
+        if ! grep -qE "MERGE_(PTR|VAL)\($f\)|n->$f = oauth2_ap_[a-z_]+_merge\(" \
+            mod_oauth2/apache/config.c; then
             echo "check_directives: $rec.$f has no merge line" >&2
             fail=1
         fi
