@@ -30,7 +30,7 @@ void oauth2_ap_backend_cfg_get(request_rec *r, oauth2_ap_backend_cfg_t *bc)
 
     bc->remote_user_claim = oauth2_ap_remote_user_claim(d);
     bc->header_prefix = oauth2_ap_claim_header_prefix(d);
-    bc->token_header = NULL;
+    bc->token_header = oauth2_ap_rp_token_header(r);
 }
 
 /* Does `name` start with `prefix`, ignoring case and treating '-' == '_'? */

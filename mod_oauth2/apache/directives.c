@@ -182,6 +182,10 @@ const command_rec oauth2_ap_cmds[] = {
     AP_INIT_TAKE1("OAuth2Login", oauth2_ap_rp_cmd_login, NULL, OR_AUTHCFG,
                   "the OAuth2Provider that AuthType oauth2 signs users in "
                   "with"),
+    AP_INIT_TAKE1("OAuth2AccessTokenHeader", oauth2_ap_rp_cmd_token_header,
+                  NULL, OR_AUTHCFG,
+                  "request header that carries the access token to the "
+                  "backend, or Off (default)"),
     AP_INIT_TAKE1("OAuth2RedirectURI", oauth2_ap_rp_cmd_redirect_uri, NULL,
                   RSRC_CONF, "path (or absolute URL) of the login callback"),
     AP_INIT_TAKE1("OAuth2LogoutURI", oauth2_ap_rp_cmd_logout_uri, NULL,

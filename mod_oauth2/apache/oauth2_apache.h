@@ -148,7 +148,9 @@ typedef struct oauth2_ap_rp_srv_t {
 
 /* Directory-level rp settings. */
 typedef struct oauth2_ap_rp_dir_t {
-    const char *login; /* OAuth2Login provider name; NULL = unset */
+    const char *login;        /* OAuth2Login provider name; NULL = unset */
+    const char *token_header; /* OAuth2AccessTokenHeader; NULL = unset,
+                                 "" = Off */
 } oauth2_ap_rp_dir_t;
 
 void *oauth2_ap_rp_srv_create(apr_pool_t *p);
@@ -163,6 +165,10 @@ const oauth2_ap_provider_t *oauth2_ap_rp_provider(server_rec *s,
 const char *oauth2_ap_rp_cmd_provider(cmd_parms *cmd, void *dc, int argc,
                                       char *const argv[]);
 const char *oauth2_ap_rp_cmd_login(cmd_parms *cmd, void *dc, const char *v);
+const char *oauth2_ap_rp_cmd_token_header(cmd_parms *cmd, void *dc,
+                                          const char *v);
+/* The OAuth2AccessTokenHeader in effect, or NULL (not forwarded). */
+const char *oauth2_ap_rp_token_header(request_rec *r);
 const char *oauth2_ap_rp_cmd_redirect_uri(cmd_parms *cmd, void *dc,
                                           const char *v);
 const char *oauth2_ap_rp_cmd_logout_uri(cmd_parms *cmd, void *dc,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <apr_hash.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <http_core.h>
 
@@ -51,7 +52,8 @@ void *oauth2_ap_rp_dir_create(apr_pool_t *p)
 {
     oauth2_ap_rp_dir_t *c = apr_pcalloc(p, sizeof(*c));
 
-    c->login = NULL; /* unset */
+    c->login = NULL;        /* unset */
+    c->token_header = NULL; /* unset */
     return c;
 }
 
@@ -61,6 +63,8 @@ void *oauth2_ap_rp_dir_merge(apr_pool_t *p, void *basev, void *addv)
     oauth2_ap_rp_dir_t *c = apr_pcalloc(p, sizeof(*c));
 
     c->login = add->login ? add->login : base->login;
+    c->token_header =
+        add->token_header ? add->token_header : base->token_header;
     return c;
 }
 
@@ -296,6 +300,36 @@ const char *oauth2_ap_rp_cmd_login(cmd_parms *cmd, void *dc, const char *v)
     (void)cmd;
     d->login = v;
     return NULL;
+}
+
+const char *oauth2_ap_rp_cmd_token_header(cmd_parms *cmd, void *dc,
+                                          const char *v)
+{
+    oauth2_ap_rp_dir_t *d = oauth2_ap_rp_dir_of(dc);
+    const char *c;
+
+    if (strcasecmp(v, "Off") == 0) {
+        d->token_header = "";
+        return NULL;
+    }
+    for (c = v; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_')
+            return apr_psprintf(cmd->pool,
+                                "OAuth2AccessTokenHeader %s: not a header "
+                                "name",
+                                v);
+    }
+    if (strcasecmp(v, "Authorization") == 0 || strcasecmp(v, "Cookie") == 0)
+        return "OAuth2AccessTokenHeader: pick a dedicated header name";
+    d->token_header = v;
+    return NULL;
+}
+
+const char *oauth2_ap_rp_token_header(request_rec *r)
+{
+    const char *h = oauth2_ap_rp_dir_get(r)->token_header;
+
+    return h != NULL && *h != '\0' ? h : NULL;
 }
 
 static const char *local_path(cmd_parms *cmd, const char *v)

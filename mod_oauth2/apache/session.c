@@ -35,7 +35,9 @@ static oauth2_http_t *rp_http;
 static oauth2_discovery_cache_t *rp_disc;
 static oauth2_rp_jwks_cache_t *rp_jwks;
 static apr_thread_mutex_t *rp_refresh_mutex;
-static apr_hash_t *rp_stores; /* server_rec * -> oauth2_store_t * */
+static apr_pool_t *rp_pchild;
+static apr_thread_mutex_t *rp_store_mutex;
+static apr_hash_t *rp_stores; /* store cfg * -> oauth2_store_t * (or NULL) */
 
 /* ---- small helpers shared with handlers.c ------------------------------ */
 
@@ -49,10 +51,23 @@ oauth2_rp_jwks_cache_t *oauth2_ap_rp_jwks(void)
     return rp_jwks;
 }
 
+static oauth2_store_t *store_for(server_rec *s);
+
+/*
+ * The store of this virtual host, created on first use in the child's
+ * pool (a host that never authenticates a browser never connects). NULL
+ * when OAuth2SessionStore is not set or the store cannot be built.
+ */
 oauth2_store_t *oauth2_ap_rp_store(request_rec *r)
 {
-    return rp_stores ? apr_hash_get(rp_stores, &r->server, sizeof(void *))
-                     : NULL;
+    oauth2_store_t *st;
+
+    if (rp_stores == NULL)
+        return NULL;
+    apr_thread_mutex_lock(rp_store_mutex);
+    st = store_for(r->server);
+    apr_thread_mutex_unlock(rp_store_mutex);
+    return st;
 }
 
 const char *oauth2_ap_rp_cookie_name(request_rec *r, const char *base)
@@ -712,50 +727,54 @@ static int check_authn(request_rec *r)
 
 /* ---- process runtime --------------------------------------------------- */
 
-static oauth2_store_t *store_for(server_rec *s, apr_pool_t *p, apr_hash_t *by)
+/* Marks a store that could not be built, so it is reported once. */
+static oauth2_store_t no_store;
+
+/* Called with rp_store_mutex held. Failures are remembered (no_store). */
+static oauth2_store_t *store_for(server_rec *s)
 {
     const oauth2_ap_store_cfg_t *sc =
         oauth2_ap_session_store(oauth2_ap_srv_cfg(s));
     oauth2_store_opts_t o = {0};
-    oauth2_store_t *st;
+    oauth2_store_t *st = NULL;
     oauth2_ctx_t *ctx;
+    apr_pool_t *tmp;
 
     if (sc == NULL)
         return NULL;
-    st = apr_hash_get(by, &sc, sizeof(void *));
+    st = apr_hash_get(rp_stores, &sc, sizeof(void *));
     if (st != NULL)
-        return st;
-    ctx = oauth2_ap_server_ctx(s, p);
+        return st == &no_store ? NULL : st;
+    /* Log lines of the attempt go to a scratch pool, not the child's. */
+    apr_pool_create(&tmp, rp_pchild);
+    ctx = oauth2_ap_server_ctx(s, tmp);
     if (sc->opts != NULL) {
         o.prefix = sc->opts->prefix;
         o.connect_timeout = sc->opts->connect_timeout;
         o.command_timeout = sc->opts->timeout;
         o.max_idle = sc->opts->pool;
     }
-    if (oauth2_store_create(ctx, p, sc->url, &o, &st) != OAUTH2_OK) {
+    if (oauth2_store_create(ctx, rp_pchild, sc->url, &o, &st) != OAUTH2_OK) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                      OAUTH2_LOGNO(00749) "session store: %s", ctx->err.text);
-        return NULL;
+        st = &no_store;
     }
-    apr_hash_set(by, apr_pmemdup(p, &sc, sizeof(void *)), sizeof(void *), st);
-    return st;
+    apr_pool_destroy(tmp);
+    apr_hash_set(rp_stores, apr_pmemdup(rp_pchild, &sc, sizeof(void *)),
+                 sizeof(void *), st);
+    return st == &no_store ? NULL : st;
 }
 
 static void child_init(apr_pool_t *p, server_rec *s)
 {
-    apr_hash_t *by = apr_hash_make(p);
-
+    (void)s;
+    rp_pchild = p;
     rp_http = oauth2_http_curl_create(p, NULL);
     rp_disc = oauth2_discovery_cache_create(p, 64);
     rp_jwks = oauth2_rp_jwks_cache_create(p);
     apr_thread_mutex_create(&rp_refresh_mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    apr_thread_mutex_create(&rp_store_mutex, APR_THREAD_MUTEX_DEFAULT, p);
     rp_stores = apr_hash_make(p);
-    for (; s != NULL; s = s->next) {
-        oauth2_store_t *st = store_for(s, p, by);
-        if (st != NULL)
-            apr_hash_set(rp_stores, apr_pmemdup(p, &s, sizeof(void *)),
-                         sizeof(void *), st);
-    }
 }
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 
 #include "oauth2/log.h"
+#include "oauth2/pkce.h"
 #include "oauth2/rp.h"
 #include "oauth2/util.h"
 
@@ -62,9 +63,8 @@ oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
                       const char *redirect_uri, const char *return_url,
                       oauth2_rp_login_t **login, const char **auth_url)
 {
-    unsigned char md[OAUTH2_SHA256_LEN];
     oauth2_rp_login_t *l = apr_pcalloc(ctx->pool, sizeof(*l));
-    const char *q, *challenge;
+    const char *q, *challenge = NULL;
 
     if (meta->authorization_endpoint == NULL) {
         oauth2_err_set(ctx, "provider %s has no authorization_endpoint",
@@ -75,15 +75,12 @@ oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
     l->return_url = return_url ? return_url : "/";
     l->created = ctx->now;
     l->state = oauth2_random_b64url(ctx, RANDOM_BYTES);
-    l->verifier = oauth2_random_b64url(ctx, RANDOM_BYTES);
     l->nonce = oauth2_rp_is_oidc(prov) ? oauth2_random_b64url(ctx, RANDOM_BYTES)
                                        : NULL;
-    if (l->state == NULL || l->verifier == NULL ||
-        (oauth2_rp_is_oidc(prov) && l->nonce == NULL))
+    if (l->state == NULL || (oauth2_rp_is_oidc(prov) && l->nonce == NULL) ||
+        oauth2_pkce_verifier_new(ctx, &l->verifier) != OAUTH2_OK ||
+        oauth2_pkce_challenge_s256(ctx, l->verifier, &challenge) != OAUTH2_OK)
         return OAUTH2_UNAVAILABLE;
-    /* RFC 7636 4.2: S256 challenge = BASE64URL(SHA256(ASCII(verifier))). */
-    oauth2_sha256(l->verifier, strlen(l->verifier), md);
-    challenge = oauth2_b64url_encode(ctx->pool, md, sizeof(md));
     q = oauth2_http_form_encode(
         ctx->pool, "response_type", "code", "client_id", prov->client_id,
         "redirect_uri", redirect_uri, "scope", prov->scope, "state", l->state,

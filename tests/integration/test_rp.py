@@ -96,7 +96,7 @@ def test_full_sign_in_and_claims_reach_cgi(rp, mock, redis_server):
     assert any(re.search(r"s:[0-9a-f]{64}$", k) for k in keys), keys
     for k in keys:
         v = redis_server.cli("GET", k)
-        assert v.startswith("v1.") and "alice" not in v and "eyJ" not in v
+        assert re.fullmatch(r"v1\.[\w-]+", v) and "alice" not in v
     r = s.get(rp.url + "/app/env.cgi", timeout=10)
     assert r.status_code == 200
     env = dict(line.split("=", 1) for line in r.text.splitlines()
@@ -528,3 +528,112 @@ def test_secrets_never_logged(rp, mock):
     assert "demo-secret" not in log
     assert session_cookie(s).split(".")[1] not in log
     assert session_cookie(s).split(".")[0] not in log
+
+
+# ---- access token to the app, Google-style hd ------------------------------
+
+def test_access_token_header_and_spoofed_copy_stripped(apache_factory, mock,
+                                                       redis_server):
+    a = start(apache_factory, rp_conf(
+        mock, redis_server, extra="""
+<Location /app>
+    OAuth2AccessTokenHeader X-Access-Token
+</Location>"""))
+    s, r = login(a)
+    r = s.get(a.url + "/app/env.cgi", headers={
+        "X-Access-Token": "spoofed", "OAuth2-Claim-sub": "root"},
+        timeout=10)
+    env = dict(line.split("=", 1) for line in r.text.splitlines()
+               if "=" in line)
+    assert env["HTTP_X_ACCESS_TOKEN"].startswith("eyJ")
+    assert "HTTP_OAUTH2_CLAIM_SUB" not in env
+    # Without a session the spoofed header never reaches anything.
+    r = requests.get(a.url + "/app/env.cgi", allow_redirects=False,
+                     headers={"X-Access-Token": "spoofed"}, timeout=10)
+    assert r.status_code == 302
+
+
+@pytest.mark.parametrize("hd,status", [("example.com", 302),
+                                       ("evil.example", 403),
+                                       (None, 403)])
+def test_hosted_domain_checked(apache_factory, mock, redis_server, hd,
+                               status):
+    def body(form):
+        c = {"aud": "demo-client", "sub": "g1", "iss": mock.url,
+             "nonce": nonce["v"], "email_verified": True}
+        if hd:
+            c["hd"] = hd
+        tok = mock.ctl("/_control/mint", {"alg": "RS256",
+                                          "claims": c})["token"]
+        return {"access_token": "at", "token_type": "Bearer",
+                "id_token": tok}
+
+    nonce = {}
+    fake = FakeTokenEndpoint(mock, body)
+    try:
+        a = start(apache_factory, rp_conf(
+            mock, redis_server,
+            f"token_endpoint={fake.url} userinfo=off hd=example.com"))
+        s, loc, q = start_login(a)
+        assert q["hd"] == ["example.com"]
+        nonce["v"] = q["nonce"][0]
+        r = s.get(provider_code(s, loc), allow_redirects=False, timeout=10)
+        assert r.status_code == status, r.text
+        if status == 302:
+            r = s.get(a.url + "/app/env.cgi", timeout=10)
+            assert "OAUTH2_CLAIM_email_verified=true" in r.text
+            assert "OAUTH2_CLAIM_hd=example.com" in r.text
+    finally:
+        fake.close()
+
+
+def test_google_preset_configures(apache_factory, redis_server):
+    a = apache_factory()
+    a.set_config(f"""
+OAuth2Passphrase "{PASS}"
+OAuth2SessionStore {redis_server.url}
+OAuth2Provider google preset=google client_id=x.apps.googleusercontent.com \\
+    client_secret=s
+OAuth2Provider github preset=github client_id=gh client_secret=s
+OAuth2RedirectURI /oauth2/callback
+""")
+    rc, out = a.configtest()
+    assert rc == 0, out
+
+
+# ---- a real browser ----------------------------------------------------------
+
+def test_headless_chromium_sign_in(apache_factory, mock, redis_server,
+                                   tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.chrome.service import Service
+    mock.ctl("/_control/settings", {"auto_approve": False})
+    a = start(apache_factory, rp_conf(mock, redis_server))
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for o in ("--headless", "--no-sandbox", "--disable-gpu",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run",
+              f"--user-data-dir={tmp_path / 'chromium'}"):
+        opts.add_argument(o)
+    drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
+                           options=opts)
+    try:
+        drv.set_page_load_timeout(20)
+        drv.get(a.url + "/app/env.cgi?from=browser")
+        WebDriverWait(drv, 15).until(
+            lambda d: d.find_elements(By.ID, "username"))
+        field = drv.find_element(By.ID, "username")
+        field.clear()
+        field.send_keys("alice")
+        drv.find_element(By.ID, "login").click()
+        WebDriverWait(drv, 15).until(
+            lambda d: "REMOTE_USER=" in d.page_source)
+        assert drv.current_url == a.url + "/app/env.cgi?from=browser"
+        assert "REMOTE_USER=alice" in drv.page_source
+        assert "OAUTH2_CLAIM_email=alice@example.test" in drv.page_source
+    finally:
+        drv.quit()
+        mock.ctl("/_control/settings", {"auto_approve": True})
