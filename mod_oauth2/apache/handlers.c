@@ -15,6 +15,7 @@
 #include <util_script.h>
 
 #include "oauth2_apache.h"
+#include "oauth2/session.h"
 #include "oauth2/util.h"
 
 /* A login that failed for the user's or the provider's reasons. */
@@ -126,18 +127,20 @@ static int new_session(request_rec *r, oauth2_ctx_t *ctx,
                        const oauth2_ap_provider_t *ap, oauth2_rp_tokens_t *t,
                        json_t *claims, const char *user)
 {
-    oauth2_ap_session_t *s = NULL;
+    oauth2_session_t *s = NULL;
     oauth2_status_t rc;
 
     rc = oauth2_ap_rp_session_new(r, ctx, &s);
+    if (rc == OAUTH2_OK)
+        rc = oauth2_session_set_claims(ctx, s, claims);
     if (rc == OAUTH2_OK) {
         s->provider = ap->rp.name;
-        s->user = user;
-        s->claims = claims;
+        s->sub = oauth2_json_str(claims, "sub");
+        s->sid = oauth2_json_str(claims, "sid");
         s->access_token = t->access_token;
         s->refresh_token = t->refresh_token;
         s->id_token = t->id_token;
-        s->expires = t->expires;
+        s->expires_at = t->expires;
         rc = oauth2_ap_rp_session_save(r, ctx, s);
     }
     if (rc != OAUTH2_OK) {
@@ -149,7 +152,7 @@ static int new_session(request_rec *r, oauth2_ctx_t *ctx,
                                  "The session store cannot be reached. "
                                  "Please try again later.");
     }
-    oauth2_ap_rp_session_cookie(r, s);
+    oauth2_ap_rp_session_cookie(r, ctx, s);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   OAUTH2_LOGNO(00752) "signed in %s via %s",
                   ap_escape_logitem(r->pool, user), ap->rp.name);
@@ -221,7 +224,7 @@ static int logout(request_rec *r)
     oauth2_ctx_t *ctx = oauth2_ap_request_ctx(r);
     oauth2_ap_rp_srv_t *c = oauth2_ap_rp_srv_get(r->server);
     const char *ret = query_param(r, "return"), *abs, *url = NULL;
-    oauth2_ap_session_t *s = NULL;
+    oauth2_session_t *s = NULL;
     oauth2_status_t rc;
 
     if (ret == NULL)

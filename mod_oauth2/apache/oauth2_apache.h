@@ -140,9 +140,9 @@ typedef struct oauth2_ap_provider_t {
 
 /* Server-level rp settings (a sub-struct of the server config). */
 typedef struct oauth2_ap_rp_srv_t {
-    apr_hash_t *providers;     /* name -> oauth2_ap_provider_t * */
-    const char *redirect_uri;  /* OAuth2RedirectURI: path or absolute URL */
-    const char *logout_uri;    /* OAuth2LogoutURI: path */
+    apr_hash_t *providers;    /* name -> oauth2_ap_provider_t * */
+    const char *redirect_uri; /* OAuth2RedirectURI: path or absolute URL */
+    const char *logout_uri;   /* OAuth2LogoutURI: path */
     apr_array_header_t *return_allow; /* OAuth2ReturnAllow origins */
 } oauth2_ap_rp_srv_t;
 
@@ -180,25 +180,11 @@ int oauth2_ap_rp_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 void oauth2_ap_rp_register_hooks(apr_pool_t *p);
 void oauth2_ap_rp_handlers_register_hooks(apr_pool_t *p);
 
-/* A browser session as kept in the store (session.c). */
-typedef struct oauth2_ap_session_t {
-    const char *id;     /* 256-bit, base64url; in the cookie only */
-    const char *secret; /* 256-bit, base64url; in the cookie only */
-    const char *key;    /* store key: "s:" + hex SHA-256(id) */
-    const char *provider;
-    const char *user;
-    json_t *claims;
-    const char *access_token;
-    const char *refresh_token;
-    const char *id_token;
-    apr_time_t expires; /* access token; 0 = unknown */
-    apr_time_t created;
-} oauth2_ap_session_t;
+#include "oauth2/session.h"
 
-struct oauth2_store_t;
 oauth2_http_t *oauth2_ap_rp_http(void);
 oauth2_rp_jwks_cache_t *oauth2_ap_rp_jwks(void);
-struct oauth2_store_t *oauth2_ap_rp_store(request_rec *r);
+oauth2_store_t *oauth2_ap_rp_store(request_rec *r);
 const char *oauth2_ap_rp_cookie_name(request_rec *r, const char *base);
 void oauth2_ap_rp_cookie_set(request_rec *r, const char *name,
                              const char *value, apr_interval_time_t max_age);
@@ -213,14 +199,18 @@ oauth2_status_t oauth2_ap_rp_meta(request_rec *r, oauth2_ctx_t *ctx,
                                   const oauth2_ap_provider_t *ap,
                                   oauth2_provider_meta_t **out);
 oauth2_status_t oauth2_ap_rp_session_new(request_rec *r, oauth2_ctx_t *ctx,
-                                         oauth2_ap_session_t **out);
+                                         oauth2_session_t **out);
 oauth2_status_t oauth2_ap_rp_session_save(request_rec *r, oauth2_ctx_t *ctx,
-                                          oauth2_ap_session_t *s);
+                                          oauth2_session_t *s);
 oauth2_status_t oauth2_ap_rp_session_load(request_rec *r, oauth2_ctx_t *ctx,
-                                          oauth2_ap_session_t **out);
+                                          oauth2_session_t **out);
 oauth2_status_t oauth2_ap_rp_session_delete(request_rec *r, oauth2_ctx_t *ctx,
-                                            const oauth2_ap_session_t *s);
-void oauth2_ap_rp_session_cookie(request_rec *r, const oauth2_ap_session_t *s);
+                                            const oauth2_session_t *s);
+void oauth2_ap_rp_session_cookie(request_rec *r, oauth2_ctx_t *ctx,
+                                 const oauth2_session_t *s);
+const char *oauth2_ap_rp_session_user(request_rec *r,
+                                      const oauth2_ap_provider_t *ap,
+                                      const oauth2_session_t *s);
 const char *oauth2_ap_rp_login_cookie_prefix(request_rec *r);
 oauth2_status_t oauth2_ap_rp_login_open(request_rec *r, oauth2_ctx_t *ctx,
                                         const char *name, const char *value,

@@ -21,11 +21,10 @@
 
 #include "oauth2_apache.h"
 #include "oauth2/crypto.h"
+#include "oauth2/session.h"
 #include "oauth2/store.h"
 #include "oauth2/util.h"
 
-#define SESSION_INFO "oauth2 session v1"
-#define LOGIN_INFO "oauth2 login state v1"
 #define LOGIN_MAX_AGE apr_time_from_sec(600)
 #define LOGIN_COOKIES_MAX 4
 #define ID_BYTES 32
@@ -217,7 +216,7 @@ oauth2_status_t oauth2_ap_rp_meta(request_rec *r, oauth2_ctx_t *ctx,
     return OAUTH2_OK;
 }
 
-/* ---- the session record ------------------------------------------------ */
+/* ---- the session record (core session.h) ------------------------------ */
 
 static oauth2_crypto_keyring_t ring_of(request_rec *r)
 {
@@ -228,25 +227,15 @@ static oauth2_crypto_keyring_t ring_of(request_rec *r)
     return ring;
 }
 
-static const char *store_key(apr_pool_t *p, const char *id)
+/* Sessions never cross virtual hosts: the namespace is the vhost. */
+static const char *ns_of(request_rec *r)
 {
-    return apr_pstrcat(p, "s:", oauth2_sha256_hex(p, id, strlen(id)), NULL);
+    return apr_psprintf(r->pool, "%s:%u", r->server->server_hostname,
+                        (unsigned)r->server->port);
 }
 
-/* Split "<id>.<secret>"; 0 when the shape is wrong. */
-static int cookie_split(request_rec *r, const char *v, const char **id,
-                        const char **secret)
-{
-    const char *dot = v ? strchr(v, '.') : NULL;
-
-    if (dot == NULL || dot - v != 43 || strlen(dot + 1) != 43)
-        return 0;
-    *id = apr_pstrndup(r->pool, v, 43);
-    *secret = dot + 1;
-    return 1;
-}
-
-static apr_interval_time_t ttl_of(request_rec *r, const oauth2_ap_session_t *s)
+/* Store TTL: the inactivity timeout, cut at the absolute maximum. */
+static apr_interval_time_t ttl_of(request_rec *r, const oauth2_session_t *s)
 {
     const oauth2_ap_srv_cfg_t *c = oauth2_ap_srv_cfg(r->server);
     apr_interval_time_t idle = oauth2_ap_session_inactivity(c);
@@ -256,38 +245,16 @@ static apr_interval_time_t ttl_of(request_rec *r, const oauth2_ap_session_t *s)
     return left < idle ? left : idle;
 }
 
-static char *session_json(oauth2_ap_session_t *s)
-{
-    json_t *o = json_object();
-    char *txt;
-
-    json_object_set_new(o, "p", json_string(s->provider));
-    json_object_set_new(o, "u", json_string(s->user));
-    json_object_set(o, "c", s->claims);
-    json_object_set_new(o, "at", json_string(s->access_token));
-    if (s->refresh_token)
-        json_object_set_new(o, "rt", json_string(s->refresh_token));
-    if (s->id_token)
-        json_object_set_new(o, "it", json_string(s->id_token));
-    json_object_set_new(o, "ae", json_integer(apr_time_sec(s->expires)));
-    json_object_set_new(o, "cr", json_integer(apr_time_as_msec(s->created)));
-    txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return txt;
-}
-
 /*
- * Write the session under its id. OK, or UNAVAILABLE/ERROR from the store
- * or crypto: the caller must then not hand out a cookie.
+ * Write the session (sliding its inactivity window). OK, or UNAVAILABLE /
+ * ERROR from the store or crypto: the caller must then not hand out a
+ * cookie. DENIED when the session is past its maximum age.
  */
 oauth2_status_t oauth2_ap_rp_session_save(request_rec *r, oauth2_ctx_t *ctx,
-                                          oauth2_ap_session_t *s)
+                                          oauth2_session_t *s)
 {
     oauth2_crypto_keyring_t ring = ring_of(r);
     oauth2_store_t *st = oauth2_ap_rp_store(r);
-    const char *key = store_key(r->pool, s->id);
-    oauth2_status_t rc;
-    char *txt, *sealed = NULL;
     apr_interval_time_t ttl = ttl_of(r, s);
 
     if (st == NULL || ring.current == NULL) {
@@ -298,130 +265,68 @@ oauth2_status_t oauth2_ap_rp_session_save(request_rec *r, oauth2_ctx_t *ctx,
         oauth2_err_set(ctx, "session past its maximum age");
         return OAUTH2_DENIED;
     }
-    txt = session_json(s);
-    if (txt == NULL)
-        return OAUTH2_ERROR;
-    rc = oauth2_crypto_seal(ctx, &ring, s->secret, strlen(s->secret),
-                            SESSION_INFO, key, strlen(key), txt, strlen(txt),
-                            &sealed);
-    OPENSSL_cleanse(txt, strlen(txt));
-    free(txt);
-    if (rc != OAUTH2_OK)
-        return rc;
-    return oauth2_store_set(ctx, st, key, sealed, strlen(sealed), ttl);
-}
-
-static oauth2_status_t session_parse(request_rec *r, oauth2_ctx_t *ctx,
-                                     const char *txt, size_t len,
-                                     oauth2_ap_session_t *s)
-{
-    oauth2_json_limits_t lim = oauth2_json_default_limits;
-    json_t *o = NULL, *ae, *cr;
-
-    lim.max_bytes = 256 * 1024;
-    if (oauth2_json_parse_object(ctx, txt, len, &lim, &o) != OAUTH2_OK)
-        return OAUTH2_DENIED;
-    oauth2_json_pool_own(r->pool, o);
-    s->provider = oauth2_json_str(o, "p");
-    s->user = oauth2_json_str(o, "u");
-    s->claims = json_object_get(o, "c");
-    s->access_token = oauth2_json_str(o, "at");
-    s->refresh_token = oauth2_json_str(o, "rt");
-    s->id_token = oauth2_json_str(o, "it");
-    ae = json_object_get(o, "ae");
-    cr = json_object_get(o, "cr");
-    if (s->provider == NULL || s->user == NULL || !json_is_object(s->claims) ||
-        !json_is_integer(ae) || !json_is_integer(cr)) {
-        oauth2_err_set(ctx, "session record incomplete");
-        return OAUTH2_DENIED;
-    }
-    s->expires = apr_time_from_sec(json_integer_value(ae));
-    s->created = apr_time_from_msec(json_integer_value(cr));
-    return OAUTH2_OK;
+    return oauth2_session_save(ctx, st, &ring, s, ttl);
 }
 
 /*
  * Load the session the request's cookie names. NOT_FOUND when there is no
- * (valid) cookie or no record, DENIED when the record does not open or is
- * past its maximum age, UNAVAILABLE when the store is down.
+ * cookie or no record, DENIED when the cookie is malformed, the record does
+ * not open or is past a timeout, UNAVAILABLE when the store is down.
  */
 oauth2_status_t oauth2_ap_rp_session_load(request_rec *r, oauth2_ctx_t *ctx,
-                                          oauth2_ap_session_t **out)
+                                          oauth2_session_t **out)
 {
+    const oauth2_ap_srv_cfg_t *c = oauth2_ap_srv_cfg(r->server);
     oauth2_crypto_keyring_t ring = ring_of(r);
     oauth2_store_t *st = oauth2_ap_rp_store(r);
     const char *v = oauth2_ap_rp_cookie_get(
         r, oauth2_ap_rp_cookie_name(r, "oauth2_session"));
-    oauth2_ap_session_t *s = apr_pcalloc(r->pool, sizeof(*s));
-    unsigned char *pt = NULL;
-    size_t ptlen = 0;
-    oauth2_status_t rc;
-    char *val = NULL;
-    size_t len = 0;
 
-    if (v == NULL || !cookie_split(r, v, &s->id, &s->secret))
+    if (v == NULL)
         return OAUTH2_NOT_FOUND;
     if (st == NULL || ring.current == NULL) {
         oauth2_err_set(ctx, "OAuth2SessionStore or OAuth2Passphrase not set");
         return OAUTH2_ERROR;
     }
-    s->key = store_key(r->pool, s->id);
-    rc = oauth2_store_get(ctx, st, s->key, &val, &len);
-    if (rc != OAUTH2_OK)
-        return rc;
-    rc = oauth2_crypto_open(ctx, &ring, s->secret, strlen(s->secret),
-                            SESSION_INFO, s->key, strlen(s->key), val, len, &pt,
-                            &ptlen);
-    if (rc != OAUTH2_OK)
-        return OAUTH2_DENIED;
-    rc = session_parse(r, ctx, (const char *)pt, ptlen, s);
-    OPENSSL_cleanse(pt, ptlen);
-    if (rc != OAUTH2_OK)
-        return rc;
-    if (r->request_time - s->created >=
-        oauth2_ap_session_max(oauth2_ap_srv_cfg(r->server))) {
-        oauth2_err_set(ctx, "session reached its maximum age");
-        oauth2_store_del(ctx, st, s->key);
-        return OAUTH2_NOT_FOUND;
-    }
-    *out = s;
-    return OAUTH2_OK;
+    return oauth2_session_load(ctx, st, &ring, ns_of(r), v,
+                               oauth2_ap_session_inactivity(c),
+                               oauth2_ap_session_max(c), out);
 }
 
 oauth2_status_t oauth2_ap_rp_session_delete(request_rec *r, oauth2_ctx_t *ctx,
-                                            const oauth2_ap_session_t *s)
+                                            const oauth2_session_t *s)
 {
     oauth2_store_t *st = oauth2_ap_rp_store(r);
 
     if (st == NULL)
         return OAUTH2_ERROR;
-    return oauth2_store_del(ctx, st, s->key);
+    return oauth2_session_destroy(ctx, st, s);
 }
 
 /* A fresh id and secret: a new session at every login (no fixation). */
 oauth2_status_t oauth2_ap_rp_session_new(request_rec *r, oauth2_ctx_t *ctx,
-                                         oauth2_ap_session_t **out)
+                                         oauth2_session_t **out)
 {
-    oauth2_ap_session_t *s = apr_pcalloc(r->pool, sizeof(*s));
-
-    s->id = oauth2_random_b64url(ctx, ID_BYTES);
-    s->secret = oauth2_random_b64url(ctx, ID_BYTES);
-    if (s->id == NULL || s->secret == NULL)
-        return OAUTH2_ERROR;
-    s->key = store_key(r->pool, s->id);
-    s->created = r->request_time;
-    *out = s;
-    return OAUTH2_OK;
+    return oauth2_session_new(ctx, ns_of(r), out);
 }
 
-void oauth2_ap_rp_session_cookie(request_rec *r, const oauth2_ap_session_t *s)
+void oauth2_ap_rp_session_cookie(request_rec *r, oauth2_ctx_t *ctx,
+                                 const oauth2_session_t *s)
 {
-    /* A session cookie (no Max-Age would be nicer, but the store TTL rules;
-     * the cookie outlives it at most by the absolute maximum). */
+    /* The store TTL rules; the cookie outlives it at most by the maximum. */
     oauth2_ap_rp_cookie_set(
         r, oauth2_ap_rp_cookie_name(r, "oauth2_session"),
-        apr_pstrcat(r->pool, s->id, ".", s->secret, NULL),
+        oauth2_session_cookie_value(ctx, s),
         oauth2_ap_session_max(oauth2_ap_srv_cfg(r->server)));
+}
+
+/* The user name of a session: the provider's identity claim. */
+const char *oauth2_ap_rp_session_user(request_rec *r,
+                                      const oauth2_ap_provider_t *ap,
+                                      const oauth2_session_t *s)
+{
+    return oauth2_rp_claim_text(r->pool, s->claims,
+                                ap->rp.user_claim ? ap->rp.user_claim : "sub");
 }
 
 /* ---- login start ------------------------------------------------------- */
@@ -432,18 +337,17 @@ oauth2_status_t oauth2_ap_rp_login_open(request_rec *r, oauth2_ctx_t *ctx,
                                         oauth2_rp_login_t **out)
 {
     oauth2_crypto_keyring_t ring = ring_of(r);
-    unsigned char *pt = NULL;
+    char *pt = NULL;
     size_t ptlen = 0;
 
     if (ring.current == NULL) {
         oauth2_err_set(ctx, "OAuth2Passphrase not set");
         return OAUTH2_ERROR;
     }
-    if (oauth2_crypto_open(ctx, &ring, "", 0, LOGIN_INFO, name, strlen(name),
-                           value, strlen(value), &pt, &ptlen) != OAUTH2_OK)
+    if (oauth2_session_open_cookie(ctx, &ring, name, value, &pt, &ptlen) !=
+        OAUTH2_OK)
         return OAUTH2_DENIED;
-    return oauth2_rp_login_decode(ctx, (const char *)pt, ptlen, LOGIN_MAX_AGE,
-                                  out);
+    return oauth2_rp_login_decode(ctx, pt, ptlen, LOGIN_MAX_AGE, out);
 }
 
 const char *oauth2_ap_rp_login_cookie_prefix(request_rec *r)
@@ -529,8 +433,9 @@ static int login_start(request_rec *r, oauth2_ctx_t *ctx,
                            oauth2_rp_state_tag(r->pool, l->state), NULL)
              : NULL;
     if (json == NULL ||
-        oauth2_crypto_seal(ctx, &ring, "", 0, LOGIN_INFO, name, strlen(name),
-                           json, strlen(json), &sealed) != OAUTH2_OK) {
+        oauth2_session_seal_cookie(ctx, &ring, name, json, strlen(json),
+                                   r->request_time + LOGIN_MAX_AGE,
+                                   &sealed) != OAUTH2_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       OAUTH2_LOGNO(00742) "cannot start a login: %s",
                       ctx->err.text);
@@ -585,9 +490,9 @@ static int unauthenticated(request_rec *r, oauth2_ctx_t *ctx,
  */
 static oauth2_status_t refresh(request_rec *r, oauth2_ctx_t *ctx,
                                const oauth2_ap_provider_t *ap,
-                               oauth2_ap_session_t **sp, int *store_down)
+                               oauth2_session_t **sp, int *store_down)
 {
-    oauth2_ap_session_t *again = NULL;
+    oauth2_session_t *again = NULL;
     oauth2_provider_meta_t *meta = NULL;
     oauth2_rp_tokens_t *t = NULL;
     oauth2_status_t rc;
@@ -598,7 +503,7 @@ static oauth2_status_t refresh(request_rec *r, oauth2_ctx_t *ctx,
         *store_down = rc == OAUTH2_UNAVAILABLE;
         goto end;
     }
-    if (again->expires > r->request_time) {
+    if (again->expires_at > r->request_time) {
         *sp = again;
         goto end;
     }
@@ -615,7 +520,7 @@ static oauth2_status_t refresh(request_rec *r, oauth2_ctx_t *ctx,
     again->access_token = t->access_token;
     if (t->refresh_token != NULL)
         again->refresh_token = t->refresh_token;
-    again->expires = t->expires;
+    again->expires_at = t->expires;
     rc = oauth2_ap_rp_session_save(r, ctx, again);
     *store_down = rc == OAUTH2_UNAVAILABLE;
     if (rc == OAUTH2_OK)
@@ -628,7 +533,7 @@ end:
 /* ---- check_authn ------------------------------------------------------- */
 
 static void set_principal(request_rec *r, const oauth2_ap_provider_t *ap,
-                          oauth2_ap_session_t *s)
+                          oauth2_session_t *s)
 {
     oauth2_principal_t *p = apr_pcalloc(r->pool, sizeof(*p));
 
@@ -640,20 +545,35 @@ static void set_principal(request_rec *r, const oauth2_ap_provider_t *ap,
     p->scopes = apr_array_make(r->pool, 1, sizeof(const char *));
     p->access_token = s->access_token;
     p->provider = s->provider;
-    p->expires = s->expires;
-    r->user = (char *)s->user;
+    p->expires = s->expires_at;
+    r->user = (char *)oauth2_ap_rp_session_user(r, ap, s);
+    if (r->user == NULL)
+        r->user = "";
     r->ap_auth_type = "oauth2";
     oauth2_ap_principal_set(r, p);
 }
 
+/*
+ * How stale last_access may get before a request rewrites the session: an
+ * eighth of the inactivity timeout, at most a minute. The effective idle
+ * limit is thus between 7/8 and all of the configured one.
+ */
+static apr_interval_time_t touch_every(request_rec *r)
+{
+    apr_interval_time_t idle =
+        oauth2_ap_session_inactivity(oauth2_ap_srv_cfg(r->server));
+
+    return idle / 8 < apr_time_from_sec(60) ? idle / 8 : apr_time_from_sec(60);
+}
+
 /* A session that exists: expiry, refresh, sliding TTL, principal. */
 static int session_ok(request_rec *r, oauth2_ctx_t *ctx,
-                      const oauth2_ap_provider_t *ap, oauth2_ap_session_t *s)
+                      const oauth2_ap_provider_t *ap, oauth2_session_t *s)
 {
     oauth2_status_t rc;
     int store_down = 0;
 
-    if (s->expires > 0 && s->expires <= r->request_time &&
+    if (s->expires_at > 0 && s->expires_at <= r->request_time &&
         s->refresh_token != NULL) {
         rc = refresh(r, ctx, ap, &s, &store_down);
         if (store_down)
@@ -665,9 +585,12 @@ static int session_ok(request_rec *r, oauth2_ctx_t *ctx,
             return unauthenticated(r, ctx, ap);
         }
     }
-    rc = oauth2_store_touch(ctx, oauth2_ap_rp_store(r), s->key, ttl_of(r, s));
-    if (rc == OAUTH2_UNAVAILABLE)
-        goto down;
+    else if (r->request_time - s->last_access >= touch_every(r)) {
+        /* Slide the inactivity window, not on every request. */
+        rc = oauth2_ap_rp_session_save(r, ctx, s);
+        if (rc == OAUTH2_UNAVAILABLE)
+            goto down;
+    }
     set_principal(r, ap, s);
     return OK;
 down:
@@ -684,7 +607,7 @@ static int check_authn(request_rec *r)
     const char *type = ap_auth_type(r);
     const oauth2_ap_rp_dir_t *d;
     const oauth2_ap_provider_t *ap;
-    oauth2_ap_session_t *s = NULL;
+    oauth2_session_t *s = NULL;
     oauth2_ctx_t *ctx;
     oauth2_status_t rc;
 

@@ -4,6 +4,7 @@ parallel logins in one browser, original URL restored, claims reaching a
 CGI backend, callback attacks (state, nonce, ID token), provider errors and
 outages, refresh, timeouts, logout and its open-redirect cases, a plain
 OAuth 2.0 provider, Redis stopping mid-session, and a headless Chromium."""
+import base64
 import hashlib
 import http.server
 import json
@@ -93,7 +94,7 @@ def test_full_sign_in_and_claims_reach_cgi(rp, mock, redis_server):
     keys = redis_server.cli("KEYS", "*").split()
     sid = cookie.split(".")[0]
     assert sid not in " ".join(keys)
-    assert any(re.search(r"s:[0-9a-f]{64}$", k) for k in keys), keys
+    assert any(re.search(r":[0-9a-f]{64}$", k) for k in keys), keys
     for k in keys:
         v = redis_server.cli("GET", k)
         assert re.fullmatch(r"v1\.[\w-]+", v) and "alice" not in v
@@ -397,7 +398,8 @@ def test_inactivity_and_max_timeout(apache_factory, mock, redis_server):
 # ---- logout ----------------------------------------------------------------
 
 def redis_key_of(redis, cookie):
-    h = hashlib.sha256(cookie.split(".")[0].encode()).hexdigest()
+    raw = base64.urlsafe_b64decode(cookie.split(".")[0] + "=")
+    h = hashlib.sha256(raw).hexdigest()
     return [k for k in redis.cli("KEYS", "*").split() if k.endswith(h)]
 
 
