@@ -552,6 +552,71 @@ static void return_url_validator(void **state)
         oauth2_rp_return_url_ok(&f->ctx, "https://rp.example/", NULL, NULL));
 }
 
+/* ---- ID token validation (signature via a fake JWKS endpoint) --------- */
+
+static const char *idtok(th_fixture_t *f, const char *name)
+{
+    const char *txt = th_read_file(f->pool, "vectors/rp/idtokens.json", NULL);
+    json_t *j = json_loads(txt, 0, NULL);
+    const char *v;
+
+    assert_non_null(j);
+    v = apr_pstrdup(f->pool, json_string_value(json_object_get(j, name)));
+    json_decref(j);
+    assert_non_null(v);
+    return v;
+}
+
+#define VALIDATE(tok, nonce)                                                   \
+    oauth2_rp_id_token_validate(&f->ctx, &fh.base, cache, prov, m,             \
+                                idtok(f, tok), (nonce), "AT", &claims)
+
+static void id_token_validate(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_rp_provider_t *prov = provider(f->pool);
+    oauth2_provider_meta_t *m = meta(f);
+    oauth2_rp_jwks_cache_t *cache = oauth2_rp_jwks_cache_create(f->pool);
+    th_fake_http_t fh;
+    th_fake_http_entry_t *e;
+    json_t *claims = NULL;
+
+    th_fake_http_init(&fh, f->pool);
+    e = th_fake_http_add(&fh, "GET", IDP "/jwks", 200,
+                         th_read_file(f->pool, "vectors/rp/jwks1.json", NULL));
+    assert_int_equal(VALIDATE("valid", "n1"), OAUTH2_OK);
+    assert_string_equal(oauth2_json_str(claims, "sub"), "alice");
+    assert_int_equal(VALIDATE("no_at_hash", "n1"), OAUTH2_OK);
+    assert_int_equal(e->calls, 1); /* cached */
+    assert_int_equal(VALIDATE("tampered", "n1"), OAUTH2_DENIED);
+    assert_int_equal(VALIDATE("hs256", "n1"), OAUTH2_DENIED);
+    assert_int_equal(VALIDATE("expired", "n1"), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "id_token expired");
+    assert_int_equal(VALIDATE("wrong_aud", "n1"), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "id_token aud does not contain our client_id");
+    assert_int_equal(VALIDATE("wrong_nonce", "n1"), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "id_token nonce mismatch");
+    assert_int_equal(VALIDATE("bad_at_hash", "n1"), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "id_token at_hash does not match");
+    /* Unknown kid: refetched once (not within 10 s), then found. */
+    e->body = th_read_file(f->pool, "vectors/rp/jwks2.json", NULL);
+    assert_int_equal(VALIDATE("kid2", "n1"), OAUTH2_DENIED);
+    assert_int_equal(e->calls, 1);
+    f->ctx.now += apr_time_from_sec(11);
+    assert_int_equal(VALIDATE("kid2", "n1"), OAUTH2_OK);
+    assert_int_equal(e->calls, 2);
+    assert_true(th_logged(f, "OA00320"));
+    /* No ID token, JWKS down after the TTL. */
+    assert_int_equal(oauth2_rp_id_token_validate(&f->ctx, &fh.base, cache, prov,
+                                                 m, NULL, "n1", "AT", &claims),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "token response without id_token");
+    f->ctx.now += apr_time_from_sec(3601);
+    e->result = OAUTH2_UNAVAILABLE;
+    assert_int_equal(VALIDATE("valid", "n1"), OAUTH2_UNAVAILABLE);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, th_setup, th_teardown)
 
 int main(void)
@@ -567,6 +632,7 @@ int main(void)
         T(at_hash),
         T(userinfo_and_claim_text),
         T(end_session_url),
+        T(id_token_validate),
         T(return_url_validator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
