@@ -399,16 +399,27 @@ int oauth2_ap_rp_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     (void)plog;
     (void)ptemp;
+    (void)pconf;
     for (; s != NULL; s = s->next) {
         oauth2_ap_rp_srv_t *c = oauth2_ap_rp_srv_get(s);
+        const oauth2_ap_srv_cfg_t *sc = oauth2_ap_srv_cfg(s);
 
-        if (apr_hash_count(c->providers) > 0 && c->redirect_uri == NULL) {
+        if (apr_hash_count(c->providers) == 0)
+            continue;
+        if (c->redirect_uri == NULL) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                          OAUTH2_LOGNO(00740) "OAuth2Provider is configured "
                                              "but OAuth2RedirectURI is not");
             return !OK;
         }
+        if (oauth2_ap_session_store(sc) == NULL ||
+            oauth2_ap_passphrase(sc) == NULL) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         OAUTH2_LOGNO(00755) "OAuth2Provider needs "
+                                             "OAuth2SessionStore and "
+                                             "OAuth2Passphrase");
+            return !OK;
+        }
     }
-    (void)pconf;
     return OK;
 }

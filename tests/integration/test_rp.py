@@ -523,11 +523,33 @@ OAuth2RedirectURI /cb
     assert rc != 0 and msg in out, out
 
 
+@pytest.mark.expect_lognos("OA00740", "OA00755")
+@pytest.mark.parametrize("conf,logno", [
+    ("OAuth2Passphrase \"{p}\"\nOAuth2SessionStore {r}", "OA00740"),
+    ("OAuth2Passphrase \"{p}\"\nOAuth2RedirectURI /cb", "OA00755"),
+])
+def test_configtest_cross_directive(apache_factory, redis_server, conf,
+                                    logno):
+    a = apache_factory()
+    a.set_config(conf.format(p=PASS, r=redis_server.url) + """
+OAuth2Provider p client_id=x authorization_endpoint=https://idp/a \
+    token_endpoint=https://idp/t scope=profile
+""")
+    rc, out = a.configtest()
+    assert rc != 0 and logno in out, out
+
+
 def test_secrets_never_logged(rp, mock):
     s, r = login(rp)
     assert r.status_code == 200
     log = rp.error_log()
     assert "demo-secret" not in log
+    form = [x.get("form") or {} for x in
+            mock.ctl("/_control/requests")["requests"]
+            if x["path"] == "/token"][-1]
+    code = form["code"][0] if isinstance(form["code"], list) else form["code"]
+    assert len(code) > 10 and code not in log
+    assert "code sha256:" in log  # named only by its hash
     assert session_cookie(s).split(".")[1] not in log
     assert session_cookie(s).split(".")[0] not in log
 
