@@ -45,6 +45,8 @@ void *oauth2_ap_dir_create(apr_pool_t *p, char *dir)
     oauth2_ap_dir_cfg_t *c = apr_pcalloc(p, sizeof(*c));
 
     /* remote_user_claim, claim_header_prefix: NULL by apr_pcalloc */
+    /* bearer_verifiers: NULL by apr_pcalloc */
+    c->bearer_query_token = OAUTH2_AP_UNSET;
     return c;
 }
 
@@ -55,6 +57,8 @@ void *oauth2_ap_dir_merge(apr_pool_t *p, void *basev, void *addv)
 
     MERGE_PTR(remote_user_claim);
     MERGE_PTR(claim_header_prefix);
+    MERGE_PTR(bearer_verifiers);
+    MERGE_VAL(bearer_query_token);
     return n;
 }
 

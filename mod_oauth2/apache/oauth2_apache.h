@@ -58,6 +58,9 @@ typedef struct oauth2_ap_dir_cfg_t {
     /* backend: what the application behind us receives */
     const char *remote_user_claim;   /* NULL = unset */
     const char *claim_header_prefix; /* NULL = unset, "" = Off */
+    /* bearer: OAuth2TokenVerify (one verifier per line), query tokens */
+    apr_array_header_t *bearer_verifiers; /* of oauth2_verifier_t *; NULL */
+    int bearer_query_token;               /* UNSET */
 } oauth2_ap_dir_cfg_t;
 
 /* ---- config.c: records, merge, getters, check_config ---- */
@@ -123,5 +126,21 @@ void oauth2_ap_backend_set_user(request_rec *r,
 void oauth2_ap_backend_export(request_rec *r, const oauth2_ap_backend_cfg_t *bc,
                               const oauth2_principal_t *p);
 void oauth2_ap_backend_register_hooks(apr_pool_t *p);
+
+/* ---- bearer.c: AuthType oauth2-bearer (bearer) ---- */
+const char *oauth2_ap_bearer_cmd_verify(cmd_parms *cmd, void *dc,
+                                        const char *args);
+const char *oauth2_ap_bearer_cmd_query(cmd_parms *cmd, void *dc, int on);
+/*
+ * Authenticate `r` from its bearer token once per request (the result is
+ * remembered): OK with the principal set, or the HTTP status to answer,
+ * with WWW-Authenticate already in err_headers_out.
+ */
+int oauth2_ap_bearer_authenticate(request_rec *r);
+int oauth2_ap_bearer_is_ours(request_rec *r);
+void oauth2_ap_bearer_register_hooks(apr_pool_t *p);
+
+/* ---- authz.c: Require oauth2-scope / oauth2-claim (bearer) ---- */
+void oauth2_ap_authz_register_hooks(apr_pool_t *p);
 
 #endif /* OAUTH2_APACHE_H */
