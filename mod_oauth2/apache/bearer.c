@@ -293,10 +293,17 @@ static int check_authn(request_rec *r)
     return oauth2_ap_bearer_authenticate(r);
 }
 
-/* Make Apache run authentication even when authorization passed early. */
+/*
+ * When our Require provider already authenticated the request in
+ * authz_core's first pass and granted it, still run authentication so
+ * r->user and AUTH_TYPE are set the usual way. A location granted by other
+ * providers alone (Require all granted) stays anonymous.
+ */
 static int force_authn(request_rec *r)
 {
-    return oauth2_ap_bearer_is_ours(r) ? OK : DECLINED;
+    return oauth2_ap_bearer_is_ours(r) && oauth2_ap_principal_get(r) != NULL
+               ? OK
+               : DECLINED;
 }
 
 /* authz_core denied an authenticated user (401): say what was missing. */

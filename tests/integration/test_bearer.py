@@ -293,6 +293,17 @@ def test_nested_locations(apache_factory, mock_provider):
     assert get(a, "/api/write/data.json").status_code == 401
 
 
+def test_public_sublocation_stays_anonymous(apache_factory, mock_provider):
+    conf = api_conf(mock_provider) + """
+<Location /api/write>
+    Require all granted
+</Location>
+"""
+    a = start(apache_factory, conf)
+    assert get(a, "/api/write/data.json").status_code == 200
+    assert get(a).status_code == 401
+
+
 def test_two_issuers(apache_factory, mock_provider, idp):
     conf = api_conf(mock_provider, verify=verify_line(mock_provider) +
                     "\n    " + verify_line(idp))
