@@ -48,6 +48,8 @@ void *oauth2_ap_dir_create(apr_pool_t *p, char *dir)
 
     /* remote_user_claim, claim_header_prefix: NULL by apr_pcalloc */
     c->rp = oauth2_ap_rp_dir_create(p);
+    /* bearer_verifiers: NULL by apr_pcalloc */
+    c->bearer_query_token = OAUTH2_AP_UNSET;
     return c;
 }
 
@@ -59,6 +61,8 @@ void *oauth2_ap_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(remote_user_claim);
     MERGE_PTR(claim_header_prefix);
     n->rp = oauth2_ap_rp_dir_merge(p, base->rp, add->rp);
+    MERGE_PTR(bearer_verifiers);
+    MERGE_VAL(bearer_query_token);
     return n;
 }
 

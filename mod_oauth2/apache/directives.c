@@ -194,5 +194,16 @@ const command_rec oauth2_ap_cmds[] = {
                     RSRC_CONF,
                     "other origins (https://host[:port]) a logout may "
                     "return to"),
+    /* bearer: AuthType oauth2-bearer */
+    AP_INIT_RAW_ARGS("OAuth2TokenVerify", oauth2_ap_bearer_cmd_verify, NULL,
+                     OR_AUTHCFG,
+                     "jwks_uri=|jwks_file=|pem=|introspect= issuer= "
+                     "[audience= algs= leeway= type= cache= client_id= "
+                     "client_secret= client_auth=]: accept bearer tokens "
+                     "verified this way (repeat for several issuers)"),
+    AP_INIT_FLAG("OAuth2TokenQueryParam", oauth2_ap_bearer_cmd_query, NULL,
+                 OR_AUTHCFG,
+                 "On|Off: also accept the access_token query parameter "
+                 "(RFC 6750 2.3; default Off)"),
     {NULL},
 };

@@ -24,10 +24,12 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
  */
 static void register_hooks(apr_pool_t *p)
 {
-    oauth2_ap_backend_register_hooks(p);
-    oauth2_ap_rp_register_hooks(p);
     ap_hook_check_config(oauth2_ap_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    oauth2_ap_backend_register_hooks(p);
+    oauth2_ap_bearer_register_hooks(p);
+    oauth2_ap_authz_register_hooks(p);
+    oauth2_ap_rp_register_hooks(p);
 }
 
 /* The only exported symbol of mod_oauth2.so (-fvisibility=hidden). */

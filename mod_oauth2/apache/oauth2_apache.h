@@ -61,6 +61,9 @@ typedef struct oauth2_ap_dir_cfg_t {
     const char *claim_header_prefix; /* NULL = unset, "" = Off */
     /* relying party (provider.c): OAuth2Login */
     struct oauth2_ap_rp_dir_t *rp;
+    /* bearer: OAuth2TokenVerify (one verifier per line), query tokens */
+    apr_array_header_t *bearer_verifiers; /* of oauth2_verifier_t *; NULL */
+    int bearer_query_token;               /* UNSET */
 } oauth2_ap_dir_cfg_t;
 
 /* ---- config.c: records, merge, getters, check_config ---- */
@@ -215,5 +218,20 @@ const char *oauth2_ap_rp_login_cookie_prefix(request_rec *r);
 oauth2_status_t oauth2_ap_rp_login_open(request_rec *r, oauth2_ctx_t *ctx,
                                         const char *name, const char *value,
                                         oauth2_rp_login_t **out);
+/* ---- bearer.c: AuthType oauth2-bearer (bearer) ---- */
+const char *oauth2_ap_bearer_cmd_verify(cmd_parms *cmd, void *dc,
+                                        const char *args);
+const char *oauth2_ap_bearer_cmd_query(cmd_parms *cmd, void *dc, int on);
+/*
+ * Authenticate `r` from its bearer token once per request (the result is
+ * remembered): OK with the principal set, or the HTTP status to answer,
+ * with WWW-Authenticate already in err_headers_out.
+ */
+int oauth2_ap_bearer_authenticate(request_rec *r);
+int oauth2_ap_bearer_is_ours(request_rec *r);
+void oauth2_ap_bearer_register_hooks(apr_pool_t *p);
+
+/* ---- authz.c: Require oauth2-scope / oauth2-claim (bearer) ---- */
+void oauth2_ap_authz_register_hooks(apr_pool_t *p);
 
 #endif /* OAUTH2_APACHE_H */

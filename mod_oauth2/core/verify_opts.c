@@ -10,6 +10,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "oauth2/cfg.h"
 #include "oauth2/log.h"
 #include "oauth2/util.h"
 #include "verify_int.h"
@@ -104,8 +105,11 @@ static oauth2_status_t parse_word(oauth2_ctx_t *ctx, oauth2_verify_opts_t *o,
         o->audience = val;
     else if (strcmp(key, "client_id") == 0 && *val != '\0')
         o->client_id = val;
-    else if (strcmp(key, "client_secret") == 0)
-        o->client_secret = val;
+    else if (strcmp(key, "client_secret") == 0) {
+        /* literal, file: or exec:, resolved now so configtest sees it */
+        if (oauth2_cfg_secret_resolve(ctx, val, &o->client_secret) != OAUTH2_OK)
+            return OAUTH2_DENIED;
+    }
     else if (strcmp(key, "client_auth") == 0 &&
              (strcmp(val, "basic") == 0 || strcmp(val, "post") == 0))
         o->client_auth_post = strcmp(val, "post") == 0;

@@ -1,0 +1,363 @@
+/*
+ * bearer.c - AuthType oauth2-bearer: the OAuth2TokenVerify directive, the
+ * token's extraction from the request (RFC 6750 section 2), the call into
+ * the core verifier, and the mapping of its verdict to an HTTP answer with
+ * the RFC 6750 section 3 challenge: 400 invalid_request, 401 (with or
+ * without invalid_token), 403 insufficient_scope (emitted late, when
+ * authorization really ended in 403), 503 when keys or the introspection
+ * endpoint are out of reach. Never verifies anything itself and never logs
+ * a token (only its redacted hash).
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <http_protocol.h>
+#include <mod_auth.h>
+
+#include "oauth2_apache.h"
+#include "oauth2/verify.h"
+
+#define AUTH_TYPE "oauth2-bearer"
+#define RESULT_KEY "oauth2.bearer.rc"
+/* Longer Authorization values are refused before any parsing. */
+#define MAX_AUTHZ_LEN 16384
+#define RETRY_AFTER "30"
+
+/* ---- directives ------------------------------------------------------- */
+
+const char *oauth2_ap_bearer_cmd_verify(cmd_parms *cmd, void *dc,
+                                        const char *args)
+{
+    oauth2_ap_dir_cfg_t *c = dc;
+    oauth2_ctx_t *ctx = oauth2_ap_server_ctx(cmd->server, cmd->pool);
+    apr_array_header_t *words =
+        apr_array_make(cmd->temp_pool, 8, sizeof(char *));
+    oauth2_verifier_t *v = NULL;
+    const char *w;
+
+    while (*(w = ap_getword_conf(cmd->temp_pool, &args)) != '\0')
+        APR_ARRAY_PUSH(words, const char *) = w;
+    if (oauth2_verifier_parse(ctx, words->nelts,
+                              (const char *const *)words->elts,
+                              &v) != OAUTH2_OK)
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, ctx->err.text);
+    oauth2_verifier_set_namespace(
+        v, apr_pstrcat(
+               cmd->pool,
+               cmd->server->server_hostname ? cmd->server->server_hostname : "",
+               ":", cmd->path ? cmd->path : "/", NULL));
+    if (c->bearer_verifiers == NULL)
+        c->bearer_verifiers = apr_array_make(cmd->pool, 2, sizeof(v));
+    APR_ARRAY_PUSH(c->bearer_verifiers, oauth2_verifier_t *) = v;
+    return NULL;
+}
+
+const char *oauth2_ap_bearer_cmd_query(cmd_parms *cmd, void *dc, int on)
+{
+    ((oauth2_ap_dir_cfg_t *)dc)->bearer_query_token = on;
+    return NULL;
+}
+
+/* ---- challenges --------------------------------------------------------- */
+
+int oauth2_ap_bearer_is_ours(request_rec *r)
+{
+    const char *t = ap_auth_type(r);
+
+    return t != NULL && strcasecmp(t, AUTH_TYPE) == 0;
+}
+
+/* AuthName, made safe for a quoted-string; "api" when unset. */
+static const char *realm(request_rec *r)
+{
+    const char *n = ap_auth_name(r);
+    char *s, *p;
+
+    if (n == NULL || *n == '\0')
+        return "api";
+    s = apr_pstrdup(r->pool, n);
+    for (p = s; *p; p++) {
+        if (*p == '"' || *p == '\\' || apr_iscntrl(*p))
+            *p = '\'';
+    }
+    return s;
+}
+
+/* Set the challenge; `error` NULL gives the bare realm (no token sent). */
+static void challenge(request_rec *r, const char *error, const char *desc,
+                      const char *scope)
+{
+    const char *v = apr_psprintf(r->pool, "Bearer realm=\"%s\"", realm(r));
+
+    if (error != NULL)
+        v = apr_psprintf(r->pool, "%s, error=\"%s\"", v, error);
+    if (desc != NULL)
+        v = apr_psprintf(r->pool, "%s, error_description=\"%s\"", v, desc);
+    if (scope != NULL)
+        v = apr_psprintf(r->pool, "%s, scope=\"%s\"", v, scope);
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate", v);
+}
+
+/* ---- token extraction (RFC 6750 section 2) ----------------------------- */
+
+/* The access_token query parameter, decoded, or NULL. */
+static const char *query_token(request_rec *r)
+{
+    const char *a = r->args, *p;
+    char *tok;
+
+    for (p = a; p != NULL && *p;
+         p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (strncmp(p, "access_token=", 13) == 0) {
+            tok = apr_pstrndup(r->pool, p + 13, strcspn(p + 13, "&"));
+            if (ap_unescape_urlencoded(tok) != OK)
+                return "";
+            return tok;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The bearer token of `r` into *tok: OK; DECLINED when none was sent (or
+ * another scheme); HTTP_BAD_REQUEST for an Authorization header that is
+ * not exactly one Bearer credential; HTTP_UNAUTHORIZED for one that cannot
+ * be a token.
+ */
+static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
+                   const char **tok)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization"), *t;
+    size_t n;
+
+    if (h == NULL) {
+        if (d->bearer_query_token == 1 && (t = query_token(r)) != NULL &&
+            *t != '\0') {
+            *tok = t;
+            return OK;
+        }
+        return DECLINED;
+    }
+    if (strlen(h) > MAX_AUTHZ_LEN)
+        return HTTP_UNAUTHORIZED;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (*h == '\0')
+        return HTTP_BAD_REQUEST;
+    n = strcspn(h, " \t");
+    if (n != 6 || strncasecmp(h, "Bearer", 6) != 0)
+        return strchr(h, ',') ? HTTP_BAD_REQUEST : DECLINED;
+    for (t = h + 6; *t == ' ' || *t == '\t'; t++)
+        ;
+    n = strcspn(t, " \t,");
+    if (n == 0 || t[n + strspn(t + n, " \t")] != '\0')
+        return HTTP_BAD_REQUEST; /* no token, or several credentials */
+    *tok = apr_pstrndup(r->pool, t, n);
+    return OK;
+}
+
+/* ---- authentication ---------------------------------------------------- */
+
+static int remember(request_rec *r, int rc)
+{
+    request_rec *m = r;
+    int *p;
+
+    while (m->main != NULL)
+        m = m->main;
+    p = apr_palloc(m->pool, sizeof(*p));
+    *p = rc;
+    apr_pool_userdata_setn(p, RESULT_KEY, NULL, m->pool);
+    return rc;
+}
+
+static int remembered(request_rec *r, int *rc)
+{
+    request_rec *m = r;
+    void *p = NULL;
+
+    while (m->main != NULL)
+        m = m->main;
+    if (apr_pool_userdata_get(&p, RESULT_KEY, m->pool) != APR_SUCCESS ||
+        p == NULL)
+        return 0;
+    *rc = *(int *)p;
+    return 1;
+}
+
+/* The verifier's verdict as an HTTP answer (challenge headers set). */
+static int map_status(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t st,
+                      const char *tok)
+{
+    const char *h = oauth2_log_redact(r->pool, tok, strlen(tok));
+
+    switch (st) {
+    case OAUTH2_OK:
+        return OK;
+    case OAUTH2_DENIED:
+    case OAUTH2_NOT_FOUND:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00702) "bearer token %s rejected: %s", h,
+                      ctx->err.text);
+        challenge(r, "invalid_token", "invalid or expired token", NULL);
+        return HTTP_UNAUTHORIZED;
+    case OAUTH2_UNAVAILABLE:
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      OAUTH2_LOGNO(00703) "bearer token %s cannot be "
+                                          "verified now: %s",
+                      h, ctx->err.text);
+        apr_table_setn(r->err_headers_out, "Retry-After", RETRY_AFTER);
+        return HTTP_SERVICE_UNAVAILABLE;
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      OAUTH2_LOGNO(00704) "bearer verification error: %s",
+                      ctx->err.text);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static int authenticate(request_rec *r)
+{
+    const oauth2_ap_dir_cfg_t *d = oauth2_ap_dir_cfg(r);
+    oauth2_ap_backend_cfg_t bc;
+    oauth2_principal_t *p = NULL;
+    oauth2_ctx_t *ctx;
+    const char *tok = NULL;
+    int rc;
+
+    if (d->bearer_verifiers == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      OAUTH2_LOGNO(00705) "AuthType %s without "
+                                          "OAuth2TokenVerify",
+                      AUTH_TYPE);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    rc = extract(r, d, &tok);
+    if (rc == DECLINED) {
+        challenge(r, NULL, NULL, NULL);
+        return HTTP_UNAUTHORIZED;
+    }
+    if (rc != OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00706) "malformed Authorization header");
+        if (rc == HTTP_BAD_REQUEST)
+            challenge(r, "invalid_request", "malformed Authorization header",
+                      NULL);
+        else
+            challenge(r, "invalid_token", "invalid or expired token", NULL);
+        return rc;
+    }
+    ctx = oauth2_ap_request_ctx(r);
+    rc = map_status(r, ctx,
+                    oauth2_verify_token(
+                        ctx,
+                        (oauth2_verifier_t *const *)d->bearer_verifiers->elts,
+                        d->bearer_verifiers->nelts, tok, &p),
+                    tok);
+    if (rc == OK) {
+        r->ap_auth_type = (char *)AUTH_TYPE;
+        oauth2_ap_principal_set(r, p);
+        oauth2_ap_backend_cfg_get(r, &bc);
+        oauth2_ap_backend_set_user(r, &bc, p);
+    }
+    return rc;
+}
+
+int oauth2_ap_bearer_authenticate(request_rec *r)
+{
+    const oauth2_principal_t *p = oauth2_ap_principal_get(r);
+    oauth2_ap_backend_cfg_t bc;
+    int rc;
+
+    if (p != NULL) {
+        if (r->ap_auth_type == NULL)
+            r->ap_auth_type = (char *)AUTH_TYPE;
+        if (r->user == NULL) {
+            oauth2_ap_backend_cfg_get(r, &bc);
+            oauth2_ap_backend_set_user(r, &bc, p);
+        }
+        return OK;
+    }
+    if (remembered(r, &rc))
+        return rc;
+    return remember(r, authenticate(r));
+}
+
+/* ---- hooks ------------------------------------------------------------- */
+
+static int check_authn(request_rec *r)
+{
+    if (!oauth2_ap_bearer_is_ours(r))
+        return DECLINED;
+    return oauth2_ap_bearer_authenticate(r);
+}
+
+/*
+ * When our Require provider already authenticated the request in
+ * authz_core's first pass and granted it, still run authentication so
+ * r->user and AUTH_TYPE are set the usual way. A location granted by other
+ * providers alone (Require all granted) stays anonymous.
+ */
+static int force_authn(request_rec *r)
+{
+    return oauth2_ap_bearer_is_ours(r) && oauth2_ap_principal_get(r) != NULL
+               ? OK
+               : DECLINED;
+}
+
+/* authz_core denied an authenticated user (401): say what was missing. */
+static int note_failure(request_rec *r, const char *type)
+{
+    const char *scope;
+
+    if (strcasecmp(type, AUTH_TYPE) != 0)
+        return DECLINED;
+    scope = oauth2_ap_wanted_scope_get(r);
+    if (scope != NULL)
+        challenge(r, "insufficient_scope", NULL, scope);
+    else if (apr_table_get(r->err_headers_out, "WWW-Authenticate") == NULL)
+        challenge(r, NULL, NULL, NULL);
+    return OK;
+}
+
+/*
+ * Authorization failed with 403 for a bearer principal: RFC 6750 3.1 wants
+ * insufficient_scope with the scopes needed. Added here, not in the
+ * provider, so a RequireAny that another alternative satisfied never
+ * carries it.
+ */
+static void error_headers(request_rec *r)
+{
+    const oauth2_principal_t *p;
+    const char *scope;
+
+    if (r->status != HTTP_FORBIDDEN || !oauth2_ap_bearer_is_ours(r))
+        return;
+    p = oauth2_ap_principal_get(r);
+    scope = oauth2_ap_wanted_scope_get(r);
+    if (p == NULL || p->type != OAUTH2_PRINCIPAL_BEARER || scope == NULL)
+        return;
+    challenge(r, "insufficient_scope", NULL, scope);
+}
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                       server_rec *s)
+{
+    if (oauth2_http_global_init() != OAUTH2_OK) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     OAUTH2_LOGNO(00707) "libcurl global init failed");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+void oauth2_ap_bearer_register_hooks(apr_pool_t *p)
+{
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_authn(check_authn, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_force_authn(force_authn, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_note_auth_failure(note_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(error_headers, NULL, NULL, APR_HOOK_MIDDLE);
+}

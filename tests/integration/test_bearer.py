@@ -1,0 +1,477 @@
+"""test_bearer.py - AuthType oauth2-bearer against the mock provider: JWT
+verification (algorithms, claims, hostile tokens, key rotation, JWKS
+outages), opaque tokens by introspection, RFC 6750 errors, Require
+oauth2-scope / oauth2-claim with RequireAny/RequireAll, nested locations,
+several issuers, jwks_file/pem, the CGI hand-off (REMOTE_USER,
+OAUTH2_CLAIM_*, spoofed headers removed) and configtest failures."""
+import json
+
+import pytest
+import requests
+from jwt import algorithms as jwa
+
+import harness
+
+CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+env
+"""
+
+
+@pytest.fixture
+def idp():
+    """A private mock provider: tests below rotate keys and inject faults."""
+    m = harness.MockProvider().start()
+    yield m
+    m.stop()
+    m.cleanup()
+
+
+def verify_line(m, extra=""):
+    return (f"OAuth2TokenVerify jwks_uri={m.url}/jwks issuer={m.url} "
+            f"audience=api {extra}")
+
+
+def api_conf(m, require="Require oauth2-scope openid", verify=None,
+             extra=""):
+    return f"""
+<Location /api>
+    AuthType oauth2-bearer
+    AuthName photos
+    {verify or verify_line(m)}
+    {require}
+    {extra}
+</Location>
+"""
+
+
+def start(apache_factory, conf):
+    a = apache_factory(conf)
+    a.write_file("htdocs/api/data.json", '{"ok": true}\n')
+    a.write_file("htdocs/api/write/data.json", '{"write": true}\n')
+    a.write_file("htdocs/static.txt", "static\n")
+    return a.start()
+
+
+def mint(m, alg="RS256", claims=None, **kw):
+    body = {"alg": alg, "claims": dict({"sub": "alice"}, **(claims or {}))}
+    body.update(kw)
+    return m.ctl("/_control/mint", body)["token"]
+
+
+def get(a, path="/api/data.json", token=None, headers=None):
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = "Bearer " + token
+    return requests.get(a.url + path, headers=h, timeout=10)
+
+
+def www(r):
+    return r.headers.get("WWW-Authenticate", "")
+
+
+# ---- JWT: algorithms and claims -----------------------------------------
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "ES256", "EdDSA"])
+def test_valid_token_each_alg(apache_factory, mock_provider, alg):
+    a = start(apache_factory, api_conf(mock_provider))
+    r = get(a, token=mint(mock_provider, alg))
+    assert r.status_code == 200, (r.status_code, www(r))
+    assert r.json() == {"ok": True}
+
+
+def test_no_token_is_401_with_realm_only(apache_factory, mock_provider):
+    a = start(apache_factory, api_conf(mock_provider))
+    r = get(a)
+    assert r.status_code == 401
+    assert www(r) == 'Bearer realm="photos"'
+    # A query token is off by default: it counts as no token.
+    r = requests.get(a.url + "/api/data.json?access_token=" +
+                     mint(mock_provider), timeout=10)
+    assert r.status_code == 401 and "error=" not in www(r)
+
+
+def test_query_token_when_enabled(apache_factory, mock_provider):
+    a = start(apache_factory,
+              api_conf(mock_provider, extra="OAuth2TokenQueryParam On"))
+    r = requests.get(a.url + "/api/data.json?access_token=" +
+                     mint(mock_provider), timeout=10)
+    assert r.status_code == 200
+
+
+BAD_TOKENS = {
+    "expired": dict(claims={"exp": 1000000000}),
+    "nbf_future": dict(claims={"nbf": 4000000000}),
+    "wrong_iss": dict(claims={"iss": "https://evil.example"}),
+    "wrong_aud": dict(claims={"aud": "other"}),
+    "alg_none": dict(alg="none"),
+    "hs256_public_key": dict(alg="HS256", key="public-as-hmac"),
+    "unknown_key": dict(key="unknown"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_TOKENS))
+def test_bad_tokens_are_401_invalid_token(apache_factory, mock_provider,
+                                          name):
+    a = start(apache_factory, api_conf(mock_provider))
+    kw = dict(BAD_TOKENS[name])
+    r = get(a, token=mint(mock_provider, kw.pop("alg", "RS256"), **kw))
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in www(r)
+    assert 'realm="photos"' in www(r)
+    # The log says why; the client only gets the generic text.
+    assert "OA00702" in a.error_log()
+
+
+def test_tampered_payload(apache_factory, mock_provider):
+    a = start(apache_factory, api_conf(mock_provider))
+    good = mint(mock_provider).split(".")
+    other = mint(mock_provider, claims={"sub": "mallory"}).split(".")
+    r = get(a, token=f"{good[0]}.{other[1]}.{good[2]}")
+    assert r.status_code == 401 and 'error="invalid_token"' in www(r)
+
+
+def test_typ_checked_when_configured(apache_factory, mock_provider):
+    a = start(apache_factory, api_conf(
+        mock_provider, verify=verify_line(mock_provider, "type=at+jwt")))
+    assert get(a, token=mint(mock_provider)).status_code == 200
+    r = get(a, token=mint(mock_provider, header={"typ": "JWT"}))
+    assert r.status_code == 401
+
+
+# ---- malformed Authorization headers ------------------------------------
+
+@pytest.mark.parametrize("value,status", [
+    ("", 400), ("Bearer", 400), ("Bearer    ", 400), ("Bearer a b", 400),
+    ("Bearer abc, Bearer def", 400), ("bearer !!!notatoken", 401),
+    ("Basic dXNlcjpwYXNz", 401), ("Bearer " + "A" * 7000, 401),
+])
+def test_malformed_authorization(apache_factory, mock_provider, value,
+                                 status):
+    a = start(apache_factory, api_conf(mock_provider))
+    r = get(a, headers={"Authorization": value})
+    assert r.status_code == status, www(r)
+    if status == 400:
+        assert 'error="invalid_request"' in www(r)
+    # Still serving.
+    assert get(a, token=mint(mock_provider)).status_code == 200
+
+
+def test_oversized_header_no_crash(apache_factory, mock_provider):
+    a = start(apache_factory, api_conf(mock_provider))
+    r = get(a, headers={"Authorization": "Bearer " + "A" * 20000})
+    assert r.status_code in (400, 401)
+    r = get(a, headers={"Authorization": "Bearer \x01\x02"})
+    assert r.status_code in (400, 401)
+    assert get(a, token=mint(mock_provider)).status_code == 200
+
+
+def test_scheme_case_insensitive(apache_factory, mock_provider):
+    a = start(apache_factory, api_conf(mock_provider))
+    r = get(a, headers={"Authorization": "bEaReR " + mint(mock_provider)})
+    assert r.status_code == 200
+
+
+# ---- keys: rotation and outages -----------------------------------------
+
+def test_unknown_kid_after_rotation(apache_factory, idp):
+    a = start(apache_factory, api_conf(idp))
+    assert get(a, token=mint(idp)).status_code == 200
+    idp.ctl("/_control/rotate_keys", {})
+    assert get(a, token=mint(idp)).status_code == 200
+
+
+@pytest.mark.expect_lognos("OA00800")
+def test_jwks_down_warm_cache(apache_factory, idp):
+    a = start(apache_factory, api_conf(idp))
+    t1, t2 = mint(idp), mint(idp, claims={"sub": "bob"})
+    assert get(a, token=t1).status_code == 200
+    idp.ctl("/_control/fail", {"endpoint": "jwks", "mode": "error500",
+                               "count": -1})
+    assert get(a, token=t1).status_code == 200  # verified-token cache
+    assert get(a, token=t2).status_code == 200  # cached key set
+
+
+@pytest.mark.expect_lognos("OA00800", "OA00703")
+def test_jwks_down_cold_is_503(apache_factory, idp):
+    idp.ctl("/_control/fail", {"endpoint": "jwks", "mode": "error500",
+                               "count": -1})
+    a = start(apache_factory, api_conf(idp))
+    r = get(a, token=mint(idp))
+    assert r.status_code == 503
+    assert r.headers.get("Retry-After") == "30"
+
+
+# ---- introspection -------------------------------------------------------
+
+def intro_conf(m, require="Require oauth2-scope openid"):
+    return api_conf(m, require=require, verify=(
+        f"OAuth2TokenVerify introspect={m.url}/introspect issuer={m.url} "
+        f"audience=api client_id=demo-client client_secret=demo-secret"))
+
+
+def test_opaque_active(apache_factory, mock_provider):
+    a = start(apache_factory, intro_conf(mock_provider))
+    tok = mock_provider.ctl("/_control/opaque",
+                            {"claims": {"sub": "carol"}})["token"]
+    assert get(a, token=tok).status_code == 200
+    assert get(a, token=tok).status_code == 200
+
+
+def test_opaque_inactive(apache_factory, mock_provider):
+    a = start(apache_factory, intro_conf(mock_provider))
+    tok = mock_provider.ctl("/_control/opaque", {"active": False})["token"]
+    r = get(a, token=tok)
+    assert r.status_code == 401 and 'error="invalid_token"' in www(r)
+
+
+@pytest.mark.expect_lognos("OA00801", "OA00703")
+def test_introspection_down_is_503(apache_factory, idp):
+    a = start(apache_factory, intro_conf(idp))
+    tok = idp.ctl("/_control/opaque", {})["token"]
+    idp.ctl("/_control/fail", {"endpoint": "introspect", "mode": "error500",
+                               "count": -1})
+    assert get(a, token=tok).status_code == 503
+
+
+# ---- authorization -------------------------------------------------------
+
+def test_missing_scope_is_403_insufficient_scope(apache_factory,
+                                                 mock_provider):
+    a = start(apache_factory, api_conf(
+        mock_provider, require="Require oauth2-scope openid photos.write"))
+    r = get(a, token=mint(mock_provider))
+    assert r.status_code == 403
+    assert 'error="insufficient_scope"' in www(r)
+    assert 'scope="openid photos.write"' in www(r)
+    r = get(a, token=mint(mock_provider,
+                          claims={"scope": "openid photos.write"}))
+    assert r.status_code == 200 and www(r) == ""
+
+
+def test_require_any_and_all(apache_factory, mock_provider):
+    conf = api_conf(mock_provider, require="""
+    <RequireAny>
+        Require oauth2-scope admin
+        Require oauth2-claim sub:alice
+    </RequireAny>""")
+    a = start(apache_factory, conf)
+    r = get(a, token=mint(mock_provider))
+    assert r.status_code == 200 and www(r) == ""
+    r = get(a, token=mint(mock_provider, claims={"sub": "bob"}))
+    assert r.status_code == 403
+    assert 'scope="admin"' in www(r)
+    a.stop()
+    a.set_config(api_conf(mock_provider, require="""
+    <RequireAll>
+        Require oauth2-scope openid
+        Require oauth2-claim email~^[a-z]+@example\\.test$
+        Require oauth2-claim groups:staff
+    </RequireAll>"""))
+    a.start()
+    ok = {"email": "alice@example.test", "groups": ["dev", "staff"]}
+    assert get(a, token=mint(mock_provider, claims=ok)).status_code == 200
+    bad = dict(ok, groups=["dev"])
+    r = get(a, token=mint(mock_provider, claims=bad))
+    assert r.status_code == 403 and "insufficient_scope" not in www(r)
+
+
+def test_nested_locations(apache_factory, mock_provider):
+    conf = api_conf(mock_provider) + """
+<Location /api/write>
+    Require oauth2-scope photos.write
+</Location>
+"""
+    a = start(apache_factory, conf)
+    t = mint(mock_provider)
+    assert get(a, token=t).status_code == 200
+    r = get(a, "/api/write/data.json", token=t)
+    assert r.status_code == 403 and 'scope="photos.write"' in www(r)
+    t2 = mint(mock_provider, claims={"scope": "photos.write"})
+    assert get(a, "/api/write/data.json", token=t2).status_code == 200
+    assert get(a, "/api/write/data.json").status_code == 401
+
+
+def test_public_sublocation_stays_anonymous(apache_factory, mock_provider):
+    conf = api_conf(mock_provider) + """
+<Location /api/write>
+    Require all granted
+</Location>
+"""
+    a = start(apache_factory, conf)
+    assert get(a, "/api/write/data.json").status_code == 200
+    assert get(a).status_code == 401
+
+
+def test_two_issuers(apache_factory, mock_provider, idp):
+    conf = api_conf(mock_provider, verify=verify_line(mock_provider) +
+                    "\n    " + verify_line(idp))
+    a = start(apache_factory, conf)
+    assert get(a, token=mint(mock_provider)).status_code == 200
+    assert get(a, token=mint(idp)).status_code == 200
+    third = harness.MockProvider().start()
+    try:
+        assert get(a, token=mint(third)).status_code == 401
+    finally:
+        third.stop()
+        third.cleanup()
+
+
+def test_jwks_file_and_pem(apache_factory, mock_provider):
+    jwks = requests.get(mock_provider.url + "/jwks", timeout=5).json()
+    rsa = next(k for k in jwks["keys"] if k["kty"] == "RSA")
+    pem = jwa.RSAAlgorithm.from_jwk(json.dumps(rsa)).public_bytes(
+        encoding=__import__("cryptography.hazmat.primitives.serialization",
+                            fromlist=["Encoding"]).Encoding.PEM,
+        format=__import__("cryptography.hazmat.primitives.serialization",
+                          fromlist=["PublicFormat"]).PublicFormat
+        .SubjectPublicKeyInfo).decode()
+    a = apache_factory()
+    f = a.write_file("conf/keys.json", json.dumps(jwks))
+    p = a.write_file("conf/key.pem", pem)
+    m = mock_provider.url
+    a.set_config(api_conf(mock_provider, verify=(
+        f"OAuth2TokenVerify jwks_file={f} issuer={m} audience=api")) +
+        f"""
+<Location /pem>
+    AuthType oauth2-bearer
+    OAuth2TokenVerify pem={p} issuer={m} audience=api algs=RS256,PS256
+    Require oauth2-scope openid
+</Location>
+""")
+    a.write_file("htdocs/api/data.json", "{}")
+    a.write_file("htdocs/pem/data.json", "{}")
+    a.start()
+    assert get(a, token=mint(mock_provider, "ES256")).status_code == 200
+    assert get(a, "/pem/data.json",
+               token=mint(mock_provider, "PS256")).status_code == 200
+    assert get(a, "/pem/data.json",
+               token=mint(mock_provider, "ES256")).status_code == 401
+
+
+# ---- backend hand-off -----------------------------------------------------
+
+def cgi_conf(m, extra=""):
+    return f"""
+ScriptAlias /api/cgi/ "{{root}}/cgi-bin/"
+<Location /api>
+    AuthType oauth2-bearer
+    {verify_line(m)}
+    OAuth2ClaimHeaderPrefix OAuth2-Claim-
+    Require oauth2-scope openid
+    {extra}
+</Location>
+"""
+
+
+def cgi_env(a, token, headers=None):
+    r = get(a, "/api/cgi/env.sh", token=token, headers=headers)
+    assert r.status_code == 200, (r.status_code, r.text, a.error_log())
+    env = {}
+    for line in r.text.splitlines():
+        k, _, v = line.partition("=")
+        env[k] = v
+    return env
+
+
+def start_cgi(apache_factory, conf):
+    a = apache_factory()
+    a.set_config(conf.replace("{root}", str(a.root)))
+    a.write_file("cgi-bin/env.sh", CGI, mode=0o755)
+    return a.start()
+
+
+def test_cgi_sees_claims_and_no_spoofed_headers(apache_factory,
+                                                 mock_provider):
+    a = start_cgi(apache_factory, cgi_conf(mock_provider))
+    tok = mint(mock_provider, claims={"email": "alice@example.test",
+                                      "groups": ["a", "b"]})
+    env = cgi_env(a, tok, headers={"OAuth2-Claim-sub": "mallory",
+                                   "oauth2-claim-email": "x@evil",
+                                   "OAuth2-Claim-Admin": "true",
+                                   "Remote-User": "mallory"})
+    assert env["REMOTE_USER"] == "alice"
+    assert env["OAUTH2_CLAIM_sub"] == "alice"
+    assert env["OAUTH2_CLAIM_email"] == "alice@example.test"
+    assert json.loads(env["OAUTH2_CLAIM_groups"]) == ["a", "b"]
+    assert env["HTTP_OAUTH2_CLAIM_SUB"] == "alice"
+    assert env["HTTP_OAUTH2_CLAIM_EMAIL"] == "alice@example.test"
+    assert "HTTP_OAUTH2_CLAIM_ADMIN" not in env
+    assert "HTTP_REMOTE_USER" not in env
+    assert env["AUTH_TYPE"].lower() == "oauth2-bearer"
+
+
+def test_remote_user_claim_client_id(apache_factory, mock_provider):
+    a = start_cgi(apache_factory, cgi_conf(
+        mock_provider, extra="OAuth2RemoteUserClaim client_id"))
+    tok = mint(mock_provider, claims={"sub": None, "client_id": "svc-1"})
+    env = cgi_env(a, tok)
+    assert env["REMOTE_USER"] == "svc-1"
+    assert "OAUTH2_CLAIM_sub" not in env
+
+
+def test_spoofed_headers_stripped_on_unprotected_paths(apache_factory,
+                                                       mock_provider):
+    a = apache_factory()
+    a.set_config(f"""
+ScriptAlias /open/ "{a.root}/cgi-bin/"
+<Location /open>
+    OAuth2ClaimHeaderPrefix X-Claim-
+    Require all granted
+</Location>
+""")
+    a.write_file("cgi-bin/env.sh", CGI, mode=0o755)
+    a.start()
+    r = requests.get(a.url + "/open/env.sh", timeout=10, headers={
+        "X-Claim-Sub": "mallory", "OAuth2-Claim-Sub": "mallory",
+        "X-Other": "kept"})
+    assert r.status_code == 200
+    assert "mallory" not in r.text
+    assert "HTTP_X_OTHER=kept" in r.text
+
+
+# ---- configtest -----------------------------------------------------------
+
+@pytest.mark.parametrize("args,msg", [
+    ("jwks_uri=http://idp.example/jwks issuer=x", "loopback"),
+    ("jwks_uri=https://idp.example/jwks", "issuer= is required"),
+    ("jwks_uri=https://idp.example/jwks issuer=x colour=red",
+     "unknown or empty option colour"),
+    ("jwks_uri=https://idp.example/jwks issuer=x algs=RS256,HS256",
+     "unsupported algorithm HS256"),
+    ("jwks_uri=https://idp.example/jwks issuer=x algs=none",
+     "unsupported algorithm none"),
+    ("jwks_file=/nonexistent/keys.json issuer=x", "cannot read"),
+    ("pem=/nonexistent/key.pem issuer=x", "OAuth2TokenVerify"),
+    ("introspect=http://10.0.0.1/i issuer=x client_id=a", "loopback"),
+    ("issuer=x", "one of jwks_uri"),
+])
+def test_configtest_rejects(apache_factory, args, msg):
+    a = apache_factory(f"""
+<Location /api>
+    AuthType oauth2-bearer
+    OAuth2TokenVerify {args}
+    Require oauth2-scope x
+</Location>
+""")
+    rc, out = a.configtest()
+    assert rc != 0
+    assert "OAuth2TokenVerify" in out and msg in out, out
+
+
+@pytest.mark.parametrize("line,msg", [
+    ("Require oauth2-claim email~([a-z", "bad regex"),
+    ("Require oauth2-claim novalue", "name:value"),
+    ("Require oauth2-scope", "at least one scope"),
+])
+def test_configtest_rejects_require(apache_factory, line, msg):
+    a = apache_factory(f"""
+<Location /api>
+    AuthType oauth2-bearer
+    OAuth2TokenVerify jwks_uri=https://idp.example/jwks issuer=x
+    {line}
+</Location>
+""")
+    rc, out = a.configtest()
+    assert rc != 0 and msg in out, out
