@@ -661,3 +661,20 @@ def test_headless_chromium_sign_in(apache_factory, mock, redis_server,
     finally:
         drv.quit()
         mock.ctl("/_control/settings", {"auto_approve": True})
+
+
+def test_require_claim_with_sessions(apache_factory, mock, redis_server):
+    a = start(apache_factory, rp_conf(mock, redis_server, extra="""
+<Location /app/admin>
+    Require oauth2-claim groups:admin
+    AuthzSendForbiddenOnFailure On
+</Location>
+<Location /app/verified>
+    Require oauth2-claim email_verified:true
+</Location>"""))
+    a.write_file("htdocs/app/admin/index.html", "admins\n")
+    a.write_file("htdocs/app/verified/index.html", "verified\n")
+    s, r = login(a, path="/app/verified/")
+    assert r.status_code == 200 and "verified" in r.text
+    r = s.get(a.url + "/app/admin/", allow_redirects=False, timeout=10)
+    assert r.status_code == 403
