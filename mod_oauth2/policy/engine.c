@@ -190,9 +190,16 @@ static lua_State *compile_state(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
         oauth2_err_set(ctx,
                        "%s: memory cap of %lu bytes exceeded while loading",
                        pol->path, (unsigned long)pol->lim.memory);
-    else if (lua_type(L, -1) == LUA_TSTRING)
-        oauth2_err_set(ctx, "%s%s", lua_tostring(L, -1),
+    else if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *msg = lua_tostring(L, -1);
+        /* `return policy.routes{...}` is a tail call: Lua cannot name the
+         * line, so at least name the file (the message names the route) */
+        int named = strncmp(msg, pol->path, strlen(pol->path)) == 0 ||
+                    strstr(msg, ".lua:") != NULL;
+        oauth2_err_set(ctx, "%s%s%s%s", named ? "" : pol->path,
+                       named ? "" : ": ", msg,
                        tripped == OAUTH2_SBX_BUDGET ? " (while loading)" : "");
+    }
     else
         oauth2_err_set(ctx, "%s: error object is a %s value", pol->path,
                        luaL_typename(L, -1));
@@ -328,12 +335,18 @@ static oauth2_status_t classify(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
         msg = apr_psprintf(ctx->pool, "%s: error object is a %s value",
                            pol->path, luaL_typename(L, -1));
     if (tripped == OAUTH2_SBX_BUDGET) {
-        oauth2_err_set(ctx, "%s", msg ? msg : "instruction budget exhausted");
+        if (msg != NULL && strstr(msg, "instruction budget") != NULL)
+            oauth2_err_set(ctx, "%s", msg);
+        else /* the allocator refused: the message is Lua's memory error */
+            oauth2_err_set(ctx,
+                           "%s: instruction budget exhausted by "
+                           "allocations",
+                           pol->path);
         oauth2_log_error(
             ctx,
             OAUTH2_LOGNO(00510) "policy %s denied: "
-                                "instruction budget of %lld exhausted: %s",
-            pol->path, pol->lim.instructions, ctx->err.text);
+                                "instruction budget of %ld exhausted: %s",
+            pol->path, (long)pol->lim.instructions, ctx->err.text);
         return fail(ctx, pol, r->res, "instruction budget exhausted");
     }
     if (tripped == OAUTH2_SBX_MEMORY) {

@@ -376,22 +376,73 @@ static void bound_utf8(lua_State *L)
 }
 
 /*
- * Finalizers run with hooks disabled (lgc.c GCTM), so a __gc metamethod
- * could loop forever: refuse metatables that carry one. Lua only marks an
- * object for finalization when __gc is present at setmetatable time.
+ * Metamethods that could run Lua code with hooks disabled are refused:
+ * finalizers run with hooks off (lgc.c GCTM), and an error raised by our
+ * hook leaves hooks off for a coroutine's pending __close handlers (run by
+ * coroutine.close/wrap). The metatable is installed as a private copy whose
+ * __metatable is the caller's table, so adding __gc/__close to it later
+ * has no effect. A table's metatable can therefore be set only once.
  */
 static int safe_setmetatable(lua_State *L)
 {
+    int n = 0;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
     if (lua_type(L, 2) == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
-        if (lua_rawget(L, 2) != LUA_TNIL)
-            return luaL_error(L, "__gc metamethods are not allowed");
+        lua_settop(L, 2);
+        lua_newtable(L); /* 3: the copy */
+        lua_pushnil(L);
+        while (lua_next(L, 2) != 0) {
+            if (lua_type(L, -2) == LUA_TSTRING &&
+                (!strcmp(lua_tostring(L, -2), "__gc") ||
+                 !strcmp(lua_tostring(L, -2), "__close")))
+                return luaL_error(L, "%s metamethods are not allowed",
+                                  lua_tostring(L, -2));
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, 3);
+            n++;
+        }
+        charge(L, n);
+        lua_pushliteral(L, "__metatable");
+        if (lua_rawget(L, 3) == LUA_TNIL) {
+            lua_pushliteral(L, "__metatable");
+            lua_pushvalue(L, 2);
+            lua_rawset(L, 3);
+        }
         lua_pop(L, 1);
+        lua_replace(L, 2);
     }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 1);
     return 1;
+}
+
+/*
+ * xpcall whose handler runs after the unwinding, as an ordinary call: a
+ * message handler called while the error is raised would run with hooks
+ * off when the error came from our hook. No traceback at the error point.
+ */
+static int safe_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_insert(L, 1); /* h f h args */
+    lua_remove(L, 3); /* h f args */
+    if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+        lua_pushboolean(L, 1);
+        lua_replace(L, 1);
+        return lua_gettop(L);
+    }
+    lua_call(L, 1, 1); /* h(err) */
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
 }
 
 /* coroutine.create that sets our hook on the new thread explicitly. */
@@ -506,8 +557,23 @@ static void copy_base(lua_State *L)
     lua_getglobal(L, "setmetatable");
     lua_pushcclosure(L, safe_setmetatable, 1);
     lua_setfield(L, -2, "setmetatable");
+    lua_pushcfunction(L, safe_xpcall);
+    lua_setfield(L, -2, "xpcall");
     lua_pushcfunction(L, sbx_require);
     lua_setfield(L, -2, "require");
+}
+
+/* getmetatable("") returns a stand-in {__index = string}: the real string
+ * metatable cannot be given a __close (closable strings) or changed. */
+static void protect_string_mt(lua_State *L)
+{
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_createtable(L, 0, 1);
+    lua_getfield(L, -2, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
 }
 
 /* Open library `name` (not as a global), bound it, store it in base. */
@@ -549,6 +615,7 @@ static int setup(lua_State *L)
     add_lib(L, LUA_MATHLIBNAME, luaopen_math, NULL);
     add_lib(L, LUA_UTF8LIBNAME, luaopen_utf8, bound_utf8);
     add_os_coroutine(L);
+    protect_string_mt(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "oauth2.base");
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "oauth2.loaded");

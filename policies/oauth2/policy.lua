@@ -236,7 +236,8 @@ local function compile_route(r, i)
   if type(r) ~= "table" then return nil, "route " .. i .. " is not a table" end
   for k in pairs(r) do
     if k ~= 1 and k ~= 2 and not ROUTE_KEYS[k] then
-      return nil, "route " .. i .. ": unknown key '" .. tostring(k) .. "'"
+      return nil, ("route %d (%s %s): unknown key '%s'"):format(i,
+        tostring(r[1]), tostring(r[2]), tostring(k))
     end
   end
   local methods, err = methods_of(r[1])
@@ -252,7 +253,10 @@ local function compile_route(r, i)
      and r.principal ~= "session" then
     err = "principal must be \"bearer\" or \"session\""
   end
-  if err then return nil, "route " .. i .. ": " .. err end
+  if err then
+    return nil, ("route %d (%s %s): %s"):format(i, tostring(r[1]),
+      tostring(r[2]), err)
+  end
   local m = type(r[1]) == "table" and table.concat(r[1], ",") or r[1]
   return {
     methods = methods, glob = g, scopes = r.scopes, any_scopes = r.any_scopes,
