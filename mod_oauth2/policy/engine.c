@@ -843,7 +843,7 @@ static apr_status_t policy_cleanup(void *data)
     /* The owner pool goes away after every evaluation has ended. */
     if (pol->cur != NULL)
         gen_free(pol->cur);
-    pol->cur = NULL;
+    free(pol);
     return APR_SUCCESS;
 }
 
@@ -861,7 +861,14 @@ oauth2_status_t oauth2_policy_load(oauth2_ctx_t *ctx, apr_pool_t *owner_pool,
         oauth2_err_set(ctx, "policy: cannot create pool");
         return OAUTH2_ERROR;
     }
-    pol = apr_pcalloc(p, sizeof(*pol));
+    /* malloc'd, not pooled: it points at malloc'd versions and states, and
+     * leak checkers do not scan APR's (mmap'd) pool memory */
+    pol = calloc(1, sizeof(*pol));
+    if (pol == NULL) {
+        oauth2_err_set(ctx, "policy: out of memory");
+        apr_pool_destroy(p);
+        return OAUTH2_ERROR;
+    }
     pol->pool = p;
     pol->path = apr_pstrdup(p, path);
     pol->chunkname = apr_pstrcat(p, "@", path, NULL);
@@ -874,12 +881,14 @@ oauth2_status_t oauth2_policy_load(oauth2_ctx_t *ctx, apr_pool_t *owner_pool,
         APR_SUCCESS) {
         oauth2_err_set(ctx, "policy: cannot create mutex");
         apr_pool_destroy(p);
+        free(pol);
         return OAUTH2_ERROR;
     }
     if ((st = prepare_gen(ctx, pol, &g)) != OAUTH2_OK) {
         oauth2_log_error(ctx, OAUTH2_LOGNO(00501) "policy %s not loaded: %s",
                          path, ctx->err.text);
         apr_pool_destroy(p);
+        free(pol);
         return st;
     }
     pol->cur = g;
