@@ -122,6 +122,19 @@ oauth2_status_t oauth2_policy_eval(oauth2_ctx_t *ctx, oauth2_policy_t *policy,
 oauth2_status_t oauth2_policy_maybe_reload(oauth2_ctx_t *ctx,
                                            oauth2_policy_t *policy);
 
+/*
+ * One decision as a single-line JSON object, for OAuth2PolicyLog and for
+ * comparing an OAuth2PolicyShadow policy: policy, version, method, path,
+ * host, sub, client_id, principal, decision ("allow", "deny" or "error"
+ * when `st` is not OK), reason, rule, wanted, usec. Never includes claims,
+ * headers or tokens. Result in `p`.
+ */
+const char *oauth2_policy_decision_json(apr_pool_t *p,
+                                        const oauth2_policy_t *policy,
+                                        const oauth2_policy_request_t *req,
+                                        const oauth2_policy_result_t *res,
+                                        oauth2_status_t st);
+
 /* First 12 hex digits of the active script's SHA-256. */
 const char *oauth2_policy_version(const oauth2_policy_t *policy);
 

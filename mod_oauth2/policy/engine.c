@@ -53,6 +53,7 @@ struct oauth2_policy_t {
     const char *lib_path;
     oauth2_policy_limits_t lim;
     gen_t *cur;
+    char sha[13]; /* the current version, readable without the lock */
     apr_time_t next_check;
     apr_time_t bad_mtime; /* a refused version is not retried until changed */
     apr_off_t bad_size;
@@ -437,7 +438,56 @@ oauth2_status_t oauth2_policy_eval(oauth2_ctx_t *ctx, oauth2_policy_t *policy,
 
 const char *oauth2_policy_version(const oauth2_policy_t *policy)
 {
-    return policy->cur->sha;
+    return policy->sha;
+}
+
+/* Client bytes that are not UTF-8 are logged escaped. */
+static void json_set_str(apr_pool_t *p, json_t *o, const char *k, const char *v)
+{
+    json_t *j;
+
+    if (v == NULL)
+        return;
+    j = json_string(v);
+    if (j == NULL)
+        j = json_string(oauth2_log_escape(p, v, strlen(v)));
+    json_object_set_new(o, k, j);
+}
+
+const char *oauth2_policy_decision_json(apr_pool_t *p,
+                                        const oauth2_policy_t *policy,
+                                        const oauth2_policy_request_t *req,
+                                        const oauth2_policy_result_t *res,
+                                        oauth2_status_t st)
+{
+    json_t *o = json_object(), *w = json_array();
+    char *text;
+    const char *out;
+    size_t i;
+
+    json_set_str(p, o, "policy", policy->path);
+    json_set_str(p, o, "version", res->version);
+    json_set_str(p, o, "method", req->method);
+    json_set_str(p, o, "path", req->path);
+    json_set_str(p, o, "host", req->host);
+    json_set_str(p, o, "sub", req->sub);
+    json_set_str(p, o, "client_id", req->client_id);
+    json_set_str(p, o, "principal", req->principal);
+    json_set_str(p, o, "decision",
+                 st != OAUTH2_OK ? "error"
+                 : res->allow    ? "allow"
+                                 : "deny");
+    json_set_str(p, o, "reason", res->reason);
+    json_set_str(p, o, "rule", res->rule);
+    for (i = 0; i < res->nwanted; i++)
+        json_array_append_new(w, json_string(res->wanted[i]));
+    json_object_set_new(o, "wanted", w);
+    json_object_set_new(o, "usec", json_integer((json_int_t)res->usec));
+    text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    out = text ? apr_pstrdup(p, text) : "{}";
+    free(text);
+    json_decref(o);
+    return out;
 }
 
 const char *oauth2_policy_path(const oauth2_policy_t *policy)
@@ -892,6 +942,7 @@ oauth2_status_t oauth2_policy_load(oauth2_ctx_t *ctx, apr_pool_t *owner_pool,
         return st;
     }
     pol->cur = g;
+    memcpy(pol->sha, g->sha, sizeof(pol->sha));
     pol->next_check = ctx->now + apr_time_from_sec(pol->lim.reload_interval);
     apr_pool_cleanup_register(p, pol, policy_cleanup, apr_pool_cleanup_null);
     oauth2_log_notice(ctx, OAUTH2_LOGNO(00502) "policy %s loaded, version %s",
@@ -909,6 +960,7 @@ static void activate(oauth2_policy_t *pol, gen_t *g)
     apr_thread_mutex_lock(pol->mutex);
     old = pol->cur;
     pol->cur = g;
+    memcpy(pol->sha, g->sha, sizeof(pol->sha));
     old->retired = 1;
     idle = old->idle;
     old->idle = NULL;
@@ -945,7 +997,7 @@ static int changed(oauth2_ctx_t *ctx, oauth2_policy_t *pol)
         oauth2_log_warn(ctx,
                         OAUTH2_LOGNO(00503) "policy %s: cannot stat "
                                             "the file; keeping version %s",
-                        pol->path, pol->cur->sha);
+                        pol->path, pol->sha);
         return 0;
     }
     apr_thread_mutex_lock(pol->mutex);
@@ -976,13 +1028,11 @@ oauth2_status_t oauth2_policy_maybe_reload(oauth2_ctx_t *ctx,
         oauth2_log_error(ctx,
                          OAUTH2_LOGNO(00504) "policy %s: new version "
                                              "refused, keeping %s: %s",
-                         policy->path, policy->cur->sha, ctx->err.text);
+                         policy->path, policy->sha, ctx->err.text);
         return OAUTH2_DENIED;
     }
-    activate(policy, g);
-    oauth2_log_notice(ctx,
-                      OAUTH2_LOGNO(00505) "policy %s reloaded, version "
-                                          "%s",
-                      policy->path, g->sha);
+    activate(policy, g); /* g stays current: only a later reload frees it */
+    oauth2_log_notice(ctx, OAUTH2_LOGNO(00505) "policy %s reloaded, version %s",
+                      policy->path, policy->sha);
     return OAUTH2_OK;
 }

@@ -121,14 +121,18 @@ static void hook(lua_State *L, lua_Debug *ar)
 
     if (!s->armed)
         return;
-    if (s->tripped == OAUTH2_SBX_OK && ar->event == LUA_HOOKCOUNT) {
+    if (s->tripped == OAUTH2_SBX_OK) {
+        if (ar->event != LUA_HOOKCOUNT)
+            return;
         s->remaining -= HOOK_STEP;
         if (s->remaining >= 0)
             return;
+        s->tripped = OAUTH2_SBX_BUDGET;
     }
-    if (s->tripped == OAUTH2_SBX_MEMORY)
-        return; /* the memory error is already on its way */
-    stop(L, 0, "instruction budget exhausted");
+    /* any cap that tripped, even one the script caught, ends the run */
+    stop(L, 0,
+         s->tripped == OAUTH2_SBX_MEMORY ? "memory cap exceeded"
+                                         : "instruction budget exhausted");
 }
 
 /* Charge work done inside a C function; raises once the budget is gone. */

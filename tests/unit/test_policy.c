@@ -158,6 +158,16 @@ static void routes_allow_deny_wanted(void **state)
     assert_string_equal(res.reason, "needs scope photos.write");
     assert_int_equal(res.nwanted, 1);
     assert_string_equal(res.wanted[0], "photos.write");
+    {
+        oauth2_policy_request_t req = {.method = "POST", .path = "/a\xff"};
+        const char *j =
+            oauth2_policy_decision_json(f->pool, pol, &req, &res, OAUTH2_OK);
+        assert_non_null(strstr(j, "\"decision\":\"deny\""));
+        assert_non_null(strstr(j, "\"wanted\":[\"photos.write\"]"));
+        assert_non_null(strstr(j, "\"path\":\"/a\\\\xff\""));
+        j = oauth2_policy_decision_json(f->pool, pol, &req, &res, OAUTH2_ERROR);
+        assert_non_null(strstr(j, "\"decision\":\"error\""));
+    }
     assert_int_equal(eval(f, pol, "GET", "/api/admin/x/y", NULL,
                           "{\"groups\":[\"staff\",\"admin\"]}", &res),
                      OAUTH2_OK);
@@ -428,6 +438,8 @@ static void memory_bombs_hit_the_cap(void **state)
         "local s = string.rep('x', 2^30)",
         "local t = {} for i = 1, 1e9 do t[#t + 1] = {} end",
         "local ok = pcall(string.rep, 'x', 2^30) return true",
+        "pcall(string.rep, 'x', 2^30) while true do end",
+        "for i = 1, 100 do pcall(string.rep, 'x', 2^30) end return true",
     };
     th_fixture_t *f = *state;
     oauth2_policy_limits_t lim;
