@@ -136,6 +136,8 @@ lint:
 install: all
 	$(APXS) -i -n oauth2 $(MODULE)
 	install -m 0755 $(POLICY_CLI) /usr/local/bin/oauth2-policy
+	install -D -m 0644 policies/oauth2/policy.lua \
+	    /usr/local/share/mod_oauth2/lua/oauth2/policy.lua
 
 # Installs the Debian packages that are missing; a no-op when all are there.
 deps:

@@ -1,0 +1,5 @@
+local policy = require "oauth2.policy"
+
+return policy.routes {
+  { "GET", "/api/photos/*", scope = { "photos.read" } },
+}

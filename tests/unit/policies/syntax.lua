@@ -1,0 +1,4 @@
+local policy = require "oauth2.policy"
+return policy.routes {
+  { "GET" "/x" },
+}
