@@ -717,6 +717,15 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
                                     oauth2_verifier_t *const *vs, int n,
                                     const char *token, oauth2_principal_t **out)
 {
+    return oauth2_verify_token_shared(ctx, vs, n, token, NULL, out);
+}
+
+oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
+                                           oauth2_verifier_t *const *vs, int n,
+                                           const char *token,
+                                           struct oauth2_store_t *shared,
+                                           oauth2_principal_t **out)
+{
     const char *hash;
     json_t *claims;
     oauth2_status_t st, res = OAUTH2_NOT_FOUND;
@@ -735,7 +744,7 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
     for (i = 0; i < n; i++) {
         if (vs[i]->opts.source != OAUTH2_VERIFY_INTROSPECT)
             continue;
-        st = oauth2_introspect_token(ctx, vs[i], token, hash, &claims);
+        st = oauth2_introspect_token(ctx, vs[i], token, hash, shared, &claims);
         if (st == OAUTH2_OK) {
             *out = principal(ctx, claims, token);
             return OAUTH2_OK;

@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "fake_http.h"
 #include "oauth2/util.h"
+#include "oauth2/store.h"
 #include "oauth2/verify.h"
 
 #define JWKS_URL "https://idp.test/jwks"
@@ -311,6 +312,45 @@ static void introspection_down_is_unavailable(void **state)
     assert_true(th_logged(f, "OA00801"));
 }
 
+/* Two processes (two verifiers, own caches) share verdicts via a store. */
+static void introspection_shared_store(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh1, fh2;
+    oauth2_principal_t *p = NULL;
+    oauth2_store_t *st = NULL;
+    const char *resp = apr_psprintf(
+        f->pool,
+        "{\"active\":true,\"iss\":\"https://idp.test\",\"aud\":\"api\","
+        "\"sub\":\"dora\",\"exp\":%d}",
+        TH_NOW_SEC + 600);
+    oauth2_verifier_t *v1 = intro_init(f, &fh1, resp, NULL);
+    oauth2_verifier_t *v2 = intro_init(f, &fh2, "{\"active\":false}", NULL);
+
+    assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &st),
+                     OAUTH2_OK);
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &v1, 1, "opaque-4", st, &p),
+        OAUTH2_OK);
+    assert_int_equal(fh1.calls, 1);
+    /* The second process never asks its endpoint: the store answers. */
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &v2, 1, "opaque-4", st, &p),
+        OAUTH2_OK);
+    assert_string_equal(p->sub, "dora");
+    assert_int_equal(fh2.calls, 0);
+    /* Negative verdicts are shared too, briefly. */
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &v2, 1, "opaque-5", st, &p),
+        OAUTH2_DENIED);
+    assert_int_equal(fh2.calls, 1);
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &v1, 1, "opaque-5", st, &p),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "token inactive (shared cache)");
+    assert_int_equal(fh1.calls, 1);
+}
+
 /* ---- options ---------------------------------------------------------- */
 
 static void bad_options_fail(void **state)
@@ -389,6 +429,8 @@ int main(void)
             introspection_inactive_and_negative_cache, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(introspection_down_is_unavailable,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(introspection_shared_store, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(bad_options_fail, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(jwks_file_source, th_setup,
