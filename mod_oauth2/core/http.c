@@ -354,6 +354,9 @@ static int setup_easy(CURL *c, const client_t *cl,
     rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms(to));
     rc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                            ms(cl->opts.connect_timeout));
+    /* Refuses early when Content-Length announces too much; the write
+     * callback still enforces the cap for chunked or lying responses. */
+    rc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     rc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     rc |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -419,7 +422,7 @@ static oauth2_status_t curl_send(oauth2_http_t *http, oauth2_ctx_t *ctx,
     }
     rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
-        if (x.too_big)
+        if (x.too_big || rc == CURLE_FILESIZE_EXCEEDED)
             oauth2_err_set(ctx, "HTTP response larger than %lu bytes",
                            (unsigned long)x.max);
         else

@@ -92,6 +92,13 @@ static void serve_one(int fd)
         memset(big, 'x', sizeof(big));
         reply(fd, "200 OK", "", big, sizeof(big));
     }
+    else if (strncmp(srv_last, "GET /stream ", 12) == 0) {
+        /* No Content-Length: only the write callback can stop it. */
+        static const char h[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+        memset(big, 'y', sizeof(big));
+        send_all(fd, h, sizeof(h) - 1);
+        send_all(fd, big, sizeof(big));
+    }
     else if (strncmp(srv_last, "GET /redirect ", 14) == 0) {
         reply(fd, "302 Found", "Location: /ok\r\n", "", 0);
     }
@@ -247,6 +254,11 @@ static void body_over_cap_is_unavailable(void **state)
     assert_int_equal(get(f, url(f, "/big"), 1024, &r), OAUTH2_UNAVAILABLE);
     assert_string_equal(f->ctx.err.text,
                         "HTTP response larger than 1024 bytes");
+    assert_int_equal(get(f, url(f, "/stream"), 1024, &r), OAUTH2_UNAVAILABLE);
+    assert_string_equal(f->ctx.err.text,
+                        "HTTP response larger than 1024 bytes");
+    assert_int_equal(get(f, url(f, "/stream"), 0, &r), OAUTH2_OK);
+    assert_int_equal(r.body_len, 64 * 1024);
     /* The same body fits under the default 1 MiB cap. */
     assert_int_equal(get(f, url(f, "/big"), 0, &r), OAUTH2_OK);
     assert_int_equal(r.body_len, 64 * 1024);
