@@ -15,6 +15,7 @@
 
 struct oauth2_verifier_t {
     oauth2_verify_opts_t opts;
+    unsigned alg_mask;          /* opts.algs as jose.h bits */
     const char *ns;             /* cache key namespace */
     oauth2_http_t *http;        /* NULL until first use (libcurl) */
     apr_pool_t *pool;           /* config pool */

@@ -104,7 +104,7 @@ static void cache_hit_skips_signature(void **state)
     /* Past exp the entry is gone: verification runs (and fails) again. */
     f->ctx.now += apr_time_from_sec(3600 + 120);
     assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_DENIED);
-    assert_string_equal(f->ctx.err.text, "token expired");
+    assert_non_null(strstr(f->ctx.err.text, "token expired"));
 }
 
 static void unknown_kid_refetch_is_limited(void **state)
@@ -115,7 +115,7 @@ static void unknown_kid_refetch_is_limited(void **state)
     vt_init(f, &t, NULL);
     assert_int_equal(run(f, &t, tok(&t, "kid2"), NULL), OAUTH2_DENIED);
     assert_int_equal(stats(&t).jwks_fetches, 2); /* first + one refetch */
-    assert_non_null(strstr(f->ctx.err.text, "no key for kid k2"));
+    assert_non_null(strstr(f->ctx.err.text, "jws: no key with kid \"k2\""));
     f->ctx.now += apr_time_from_sec(5);
     assert_int_equal(run(f, &t, tok(&t, "kid2"), NULL), OAUTH2_DENIED);
     assert_int_equal(stats(&t).jwks_fetches, 2); /* within the interval */
@@ -166,9 +166,9 @@ static void bad_tokens_are_denied(void **state)
         const char *name, *err;
     } cases[] = {{"expired", "token expired"},
                  {"wrong_iss", "no verifier accepts"},
-                 {"wrong_aud", "audience mismatch"},
-                 {"nbf_future", "token not yet valid (nbf)"},
-                 {"tampered", "bad signature"}};
+                 {"wrong_aud", "aud does not contain \"api\""},
+                 {"nbf_future", "nbf"},
+                 {"tampered", "signature invalid"}};
     size_t i;
     vt_t t;
 
@@ -202,7 +202,7 @@ static void hostile_headers_are_denied(void **state)
         run(f, &t, apr_pstrcat(f->pool, "eyJhbGciOiJIUzI1NiJ9", body, NULL),
             NULL),
         OAUTH2_DENIED);
-    assert_non_null(strstr(f->ctx.err.text, "alg HS256 not allowed"));
+    assert_non_null(strstr(f->ctx.err.text, "jws: alg \"HS256\" refused"));
     assert_int_equal(run(f, &t, "not a token", NULL), OAUTH2_DENIED);
     assert_string_equal(f->ctx.err.text, "malformed token");
     assert_int_equal(stats(&t).sig_checks, 0);
@@ -271,7 +271,7 @@ static void introspection_active(void **state)
     f->ctx.now += apr_time_from_sec(120);
     assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
                      OAUTH2_DENIED);
-    assert_string_equal(f->ctx.err.text, "token expired");
+    assert_non_null(strstr(f->ctx.err.text, "token expired"));
 }
 
 static void introspection_inactive_and_negative_cache(void **state)
@@ -401,7 +401,7 @@ static void jwks_file_source(void **state)
     /* RS256 is not in this verifier's algs. */
     assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, tok(&t, "valid"), &p),
                      OAUTH2_DENIED);
-    assert_non_null(strstr(f->ctx.err.text, "alg RS256 not allowed"));
+    assert_non_null(strstr(f->ctx.err.text, "jws: alg RS256 not allowed here"));
 }
 
 int main(void)
