@@ -143,6 +143,30 @@ static void failed_refetch_keeps_last_good_set(void **state)
     assert_int_equal(stats(&t).jwks_fetches, 2);
 }
 
+static void cache_control_bounds_key_lifetime(void **state)
+{
+    th_fixture_t *f = *state;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    t.jwks->cache_control = "public, max-age=3600";
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    f->ctx.now += apr_time_from_sec(400); /* past the 300 s default */
+    assert_int_equal(run(f, &t, tok(&t, "valid2"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).jwks_fetches, 1);
+    /* no-store is raised to the 30 s floor, not "fetch every time". */
+    t.jwks->cache_control = "no-store";
+    f->ctx.now += apr_time_from_sec(3300);
+    assert_int_equal(run(f, &t, tok(&t, "tampered"), NULL), OAUTH2_DENIED);
+    assert_int_equal(stats(&t).jwks_fetches, 2); /* stale: refetched */
+    f->ctx.now += apr_time_from_sec(10);
+    assert_int_equal(run(f, &t, tok(&t, "tampered"), NULL), OAUTH2_DENIED);
+    assert_int_equal(stats(&t).jwks_fetches, 2);
+    f->ctx.now += apr_time_from_sec(25);
+    assert_int_equal(run(f, &t, tok(&t, "tampered"), NULL), OAUTH2_DENIED);
+    assert_int_equal(stats(&t).jwks_fetches, 3);
+}
+
 static void cold_jwks_down_is_unavailable(void **state)
 {
     th_fixture_t *f = *state;
@@ -414,6 +438,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_kid_refetch_is_limited,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(failed_refetch_keeps_last_good_set,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(cache_control_bounds_key_lifetime,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(cold_jwks_down_is_unavailable, th_setup,
                                         th_teardown),
