@@ -89,6 +89,18 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
                                     const char *token,
                                     oauth2_principal_t **out);
 
+/*
+ * oauth2_verify_token with a shared store (the session store, e.g. Redis)
+ * for introspection verdicts, so processes and nodes share them; NULL
+ * keeps them per process only. Store failures are cache misses.
+ */
+struct oauth2_store_t;
+oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
+                                           oauth2_verifier_t *const *verifiers,
+                                           int n, const char *token,
+                                           struct oauth2_store_t *shared,
+                                           oauth2_principal_t **out);
+
 /* Counters for tests and metrics (per verifier, this process). */
 typedef struct oauth2_verify_stats_t {
     unsigned long sig_checks;     /* JWS signature verifications */

@@ -157,6 +157,19 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
     return OK;
 }
 
+/*
+ * The virtual host's session store (Redis), used to share introspection
+ * verdicts across processes and nodes. The relying-party code owns the
+ * per-vhost store (oauth2_ap_rp_store in apache/session.c on the `rp`
+ * branch); until the two are merged this returns NULL and verdicts stay
+ * per process. Merge step: return oauth2_ap_rp_store(r);
+ */
+static struct oauth2_store_t *shared_store(request_rec *r)
+{
+    (void)r;
+    return NULL;
+}
+
 /* ---- authentication ---------------------------------------------------- */
 
 static int remember(request_rec *r, int rc)
@@ -224,6 +237,7 @@ static int authenticate(request_rec *r)
     oauth2_principal_t *p = NULL;
     oauth2_ctx_t *ctx;
     const char *tok = NULL;
+    oauth2_status_t st;
     int rc;
 
     if (d->bearer_verifiers == NULL) {
@@ -249,12 +263,10 @@ static int authenticate(request_rec *r)
         return rc;
     }
     ctx = oauth2_ap_request_ctx(r);
-    rc = map_status(r, ctx,
-                    oauth2_verify_token(
-                        ctx,
-                        (oauth2_verifier_t *const *)d->bearer_verifiers->elts,
-                        d->bearer_verifiers->nelts, tok, &p),
-                    tok);
+    st = oauth2_verify_token_shared(
+        ctx, (oauth2_verifier_t *const *)d->bearer_verifiers->elts,
+        d->bearer_verifiers->nelts, tok, shared_store(r), &p);
+    rc = map_status(r, ctx, st, tok);
     if (rc == OK) {
         r->ap_auth_type = (char *)AUTH_TYPE;
         oauth2_ap_principal_set(r, p);

@@ -7,14 +7,18 @@
  * the token or the client secret; an unreachable endpoint is UNAVAILABLE,
  * never an allow or a plain deny.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
 
 #include "oauth2/introspect.h"
 #include "oauth2/log.h"
+#include "oauth2/store.h"
 #include "oauth2/util.h"
 #include "verify_int.h"
+
+#define INACTIVE "{\"active\":false}"
 
 /* Build the POST: token + hint, and the client's credentials. */
 static void build_request(oauth2_ctx_t *ctx, const oauth2_verifier_t *v,
@@ -95,14 +99,68 @@ static apr_time_t keep_until(oauth2_ctx_t *ctx, const oauth2_verifier_t *v,
     return until;
 }
 
+/* Remember a verdict in the shared store (best effort: a miss later). */
+static void shared_put(oauth2_ctx_t *ctx, oauth2_store_t *shared,
+                       const char *key, const json_t *resp, apr_time_t until)
+{
+    char *text;
+
+    if (shared == NULL || until <= ctx->now)
+        return;
+    text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    if (oauth2_store_set(ctx, shared, key, text ? text : INACTIVE,
+                         strlen(text ? text : INACTIVE),
+                         until - ctx->now) != OAUTH2_OK)
+        oauth2_log_debug(ctx,
+                         OAUTH2_LOGNO(00802) "introspection verdict "
+                                             "not stored: %s",
+                         ctx->err.text);
+    free(text);
+}
+
+/*
+ * A verdict another process (or node) stored: OK with the claims, DENIED
+ * for a remembered inactive token, NOT_FOUND otherwise (store errors are
+ * misses: the endpoint decides then).
+ */
+static oauth2_status_t shared_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
+                                  oauth2_store_t *shared, const char *skey,
+                                  const char *key, json_t **claims)
+{
+    char *val = NULL;
+    size_t len = 0;
+    json_t *resp = NULL;
+
+    if (shared == NULL ||
+        oauth2_store_get(ctx, shared, skey, &val, &len) != OAUTH2_OK ||
+        oauth2_json_parse_object(ctx, val, len, NULL, &resp) != OAUTH2_OK)
+        return OAUTH2_NOT_FOUND;
+    oauth2_json_pool_own(ctx->pool, resp);
+    if (!json_is_true(json_object_get(resp, "active"))) {
+        oauth2_err_set(ctx, "token inactive (shared cache)");
+        return OAUTH2_DENIED;
+    }
+    /* Checked again: the clock moved since it was stored. */
+    if (oauth2_verify_claims(ctx, v, resp, 1) != OAUTH2_OK)
+        return OAUTH2_DENIED;
+    oauth2_verdict_put(ctx, v, key, resp, keep_until(ctx, v, resp));
+    *claims = resp;
+    return OAUTH2_OK;
+}
+
 oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                         const char *token, const char *hash_hex,
-                                        json_t **claims)
+                                        oauth2_store_t *shared, json_t **claims)
 {
     const char *key = oauth2_verify_cache_key(ctx->pool, v, hash_hex);
+    const char *skey = apr_pstrcat(ctx->pool, "oauth2:i:", key, NULL);
     json_t *resp = NULL;
     oauth2_status_t st;
+    apr_time_t until;
 
+    st = shared_get(ctx, v, shared, skey, key, claims);
+    if (st != OAUTH2_NOT_FOUND)
+        return st;
     st = call(ctx, v, token, &resp);
     if (st != OAUTH2_OK) {
         oauth2_log_warn(ctx,
@@ -111,16 +169,18 @@ oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                         v->opts.location, ctx->err.text);
         return st;
     }
-    if (!json_is_true(json_object_get(resp, "active"))) {
-        oauth2_verdict_put(ctx, v, key, NULL, ctx->now + v->opts.negative_ttl);
-        oauth2_err_set(ctx, "token inactive");
+    if (!json_is_true(json_object_get(resp, "active")) ||
+        (st = oauth2_verify_claims(ctx, v, resp, 1)) != OAUTH2_OK) {
+        until = ctx->now + v->opts.negative_ttl;
+        oauth2_verdict_put(ctx, v, key, NULL, until);
+        shared_put(ctx, shared, skey, NULL, until);
+        if (st == OAUTH2_OK)
+            oauth2_err_set(ctx, "token inactive");
         return OAUTH2_DENIED;
     }
-    if ((st = oauth2_verify_claims(ctx, v, resp, 1)) != OAUTH2_OK) {
-        oauth2_verdict_put(ctx, v, key, NULL, ctx->now + v->opts.negative_ttl);
-        return st;
-    }
-    oauth2_verdict_put(ctx, v, key, resp, keep_until(ctx, v, resp));
+    until = keep_until(ctx, v, resp);
+    oauth2_verdict_put(ctx, v, key, resp, until);
+    shared_put(ctx, shared, skey, resp, until);
     *claims = resp;
     return OAUTH2_OK;
 }

@@ -10,11 +10,9 @@
 #include <strings.h>
 
 #include <apr_strings.h>
-#include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
-#include <openssl/evp.h>
-#include <openssl/rsa.h>
 
+#include "oauth2/claims.h"
+#include "oauth2/jose.h"
 #include "oauth2/log.h"
 #include "oauth2/util.h"
 #include "verify_int.h"
@@ -28,16 +26,6 @@
 #define MAX_KEYS_TTL apr_time_from_sec(86400)
 /* The last good set is kept this long for use when refetches fail. */
 #define STALE_KEEP apr_time_from_sec(7 * 86400)
-
-typedef struct jws_t {
-    const char *input; /* header "." payload */
-    size_t input_len;
-    unsigned char *sig;
-    size_t sig_len;
-    json_t *header; /* owned by ctx->pool */
-    json_t *claims; /* owned by ctx->pool */
-    const char *alg, *kid, *typ;
-} jws_t;
 
 /* ==== helpers shared with introspect.c ================================= */
 
@@ -69,94 +57,23 @@ const char *oauth2_verify_cache_key(apr_pool_t *p, const oauth2_verifier_t *v,
                        NULL);
 }
 
-/* ==== claims ============================================================ */
-
-/* A NumericDate claim as seconds; absent = 0 return, present = 1. */
-static int num_claim(oauth2_ctx_t *ctx, const json_t *claims, const char *name,
-                     double *out, int *bad)
-{
-    const json_t *v = json_object_get(claims, name);
-
-    *bad = 0;
-    if (v == NULL)
-        return 0;
-    if (!json_is_number(v)) {
-        oauth2_err_set(ctx, "claim %s is not a number", name);
-        *bad = 1;
-        return 0;
-    }
-    *out = json_number_value(v);
-    return 1;
-}
-
-static oauth2_status_t check_times(oauth2_ctx_t *ctx,
-                                   const oauth2_verifier_t *v,
-                                   const json_t *claims, int need_exp)
-{
-    double now = (double)apr_time_sec(ctx->now);
-    double lw = (double)apr_time_sec(v->opts.leeway), t;
-    int bad;
-
-    if (!num_claim(ctx, claims, "exp", &t, &bad)) {
-        if (bad || need_exp) {
-            if (!bad)
-                oauth2_err_set(ctx, "exp claim missing");
-            return OAUTH2_DENIED;
-        }
-    }
-    else if (now > t + lw) {
-        oauth2_err_set(ctx, "token expired");
-        return OAUTH2_DENIED;
-    }
-    if (num_claim(ctx, claims, "nbf", &t, &bad) && now + lw < t) {
-        oauth2_err_set(ctx, "token not yet valid (nbf)");
-        return OAUTH2_DENIED;
-    }
-    if (bad)
-        return OAUTH2_DENIED;
-    if (num_claim(ctx, claims, "iat", &t, &bad) && now + lw < t) {
-        oauth2_err_set(ctx, "token issued in the future (iat)");
-        return OAUTH2_DENIED;
-    }
-    return bad ? OAUTH2_DENIED : OAUTH2_OK;
-}
-
-static int aud_contains(const json_t *aud, const char *want)
-{
-    size_t i;
-
-    if (json_is_string(aud))
-        return strcmp(json_string_value(aud), want) == 0;
-    if (!json_is_array(aud))
-        return 0;
-    for (i = 0; i < json_array_size(aud); i++) {
-        const json_t *a = json_array_get(aud, i);
-
-        if (json_is_string(a) && strcmp(json_string_value(a), want) == 0)
-            return 1;
-    }
-    return 0;
-}
+/* ==== claims (checks by claims.c) ===================================== */
 
 oauth2_status_t oauth2_verify_claims(oauth2_ctx_t *ctx,
                                      const oauth2_verifier_t *v,
                                      const json_t *claims, int introspected)
 {
-    const char *iss = oauth2_json_str(claims, "iss");
+    oauth2_claims_rules_t rules;
 
-    /* RFC 7662 makes iss and exp optional; a JWT must carry both. */
-    if ((iss == NULL && !introspected) ||
-        (iss != NULL && strcmp(iss, v->opts.issuer) != 0) ||
-        (iss == NULL && json_object_get(claims, "iss") != NULL)) {
-        oauth2_err_set(ctx, "issuer mismatch");
-        return OAUTH2_DENIED;
-    }
-    if (v->opts.audience != NULL &&
-        !aud_contains(json_object_get(claims, "aud"), v->opts.audience)) {
-        oauth2_err_set(ctx, "audience mismatch");
-        return OAUTH2_DENIED;
-    }
-    return check_times(ctx, v, claims, !introspected);
+    memset(&rules, 0, sizeof(rules));
+    /* RFC 7662 makes iss and exp optional; when present they must fit. */
+    rules.issuer = (introspected && json_object_get(claims, "iss") == NULL)
+                       ? NULL
+                       : v->opts.issuer;
+    rules.audience = v->opts.audience;
+    rules.leeway_sec = (int)apr_time_sec(v->opts.leeway);
+    rules.exp_optional = introspected;
+    return oauth2_claims_validate(ctx, claims, &rules);
 }
 
 /* ==== principal ========================================================= */
@@ -207,65 +124,7 @@ oauth2_principal_t *oauth2_principal_from_claims(apr_pool_t *p,
     return pr;
 }
 
-/* ==== JWS =============================================================== */
-
-/* Decode one base64url JSON segment into an object owned by ctx->pool. */
-static oauth2_status_t segment_json(oauth2_ctx_t *ctx, const char *s,
-                                    size_t len, const char *what, json_t **out)
-{
-    unsigned char *raw;
-    size_t rawlen;
-
-    if (oauth2_b64url_decode(ctx, s, len, &raw, &rawlen) != OAUTH2_OK ||
-        oauth2_json_parse_object(ctx, (const char *)raw, rawlen, NULL, out) !=
-            OAUTH2_OK) {
-        oauth2_err_set(ctx, "malformed JWS %s", what);
-        return OAUTH2_DENIED;
-    }
-    oauth2_json_pool_own(ctx->pool, *out);
-    return OAUTH2_OK;
-}
-
-/* Split and decode a compact JWS; nothing is trusted yet. */
-static oauth2_status_t jws_parse(oauth2_ctx_t *ctx, const char *token, jws_t *j)
-{
-    const char *d1 = strchr(token, '.'), *d2;
-
-    memset(j, 0, sizeof(*j));
-    d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-    if (d1 == NULL || d2 == NULL || strchr(d2 + 1, '.') != NULL) {
-        oauth2_err_set(ctx, "not a compact JWS");
-        return OAUTH2_DENIED;
-    }
-    if (segment_json(ctx, token, d1 - token, "header", &j->header) !=
-            OAUTH2_OK ||
-        segment_json(ctx, d1 + 1, d2 - d1 - 1, "payload", &j->claims) !=
-            OAUTH2_OK)
-        return OAUTH2_DENIED;
-    if (oauth2_b64url_decode(ctx, d2 + 1, strlen(d2 + 1), &j->sig,
-                             &j->sig_len) != OAUTH2_OK ||
-        j->sig_len == 0) {
-        oauth2_err_set(ctx, "malformed or empty JWS signature");
-        return OAUTH2_DENIED;
-    }
-    j->input = token;
-    j->input_len = d2 - token;
-    j->alg = oauth2_json_str(j->header, "alg");
-    j->kid = oauth2_json_str(j->header, "kid");
-    j->typ = oauth2_json_str(j->header, "typ");
-    return OAUTH2_OK;
-}
-
-static int alg_allowed(const oauth2_verifier_t *v, const char *alg)
-{
-    int i;
-
-    for (i = 0; alg != NULL && i < v->opts.algs->nelts; i++) {
-        if (strcmp(APR_ARRAY_IDX(v->opts.algs, i, const char *), alg) == 0)
-            return 1;
-    }
-    return 0;
-}
+/* ==== JWS (parse and signature by jose.c) ============================= */
 
 /* "at+jwt" equals "application/at+jwt" (RFC 7515 4.1.9), any case. */
 static int typ_matches(const char *have, const char *want)
@@ -279,131 +138,13 @@ static int typ_matches(const char *have, const char *want)
     return strcasecmp(have, want) == 0;
 }
 
-/* What an alg needs from a key: type, curve, digest, padding. */
-typedef struct alg_spec_t {
-    const char *alg;
-    oauth2_kty_t kty;
-    const char *crv;
-    const char *md; /* NULL for EdDSA */
-    int pss;
-    size_t ec_half; /* ECDSA: bytes of r and of s */
-} alg_spec_t;
-
-static const alg_spec_t specs[] = {
-    {"RS256", OAUTH2_KTY_RSA, NULL, "SHA256", 0, 0},
-    {"RS384", OAUTH2_KTY_RSA, NULL, "SHA384", 0, 0},
-    {"RS512", OAUTH2_KTY_RSA, NULL, "SHA512", 0, 0},
-    {"PS256", OAUTH2_KTY_RSA, NULL, "SHA256", 1, 0},
-    {"PS384", OAUTH2_KTY_RSA, NULL, "SHA384", 1, 0},
-    {"PS512", OAUTH2_KTY_RSA, NULL, "SHA512", 1, 0},
-    {"ES256", OAUTH2_KTY_EC, "P-256", "SHA256", 0, 32},
-    {"ES384", OAUTH2_KTY_EC, "P-384", "SHA384", 0, 48},
-    {"ES512", OAUTH2_KTY_EC, "P-521", "SHA512", 0, 66},
-    {"EdDSA", OAUTH2_KTY_OKP, "Ed25519", NULL, 0, 0},
-    {NULL, OAUTH2_KTY_NONE, NULL, NULL, 0, 0}};
-
-static const alg_spec_t *spec_of(const char *alg)
-{
-    const alg_spec_t *s;
-
-    for (s = specs; alg != NULL && s->alg != NULL; s++) {
-        if (strcmp(s->alg, alg) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-/* JWS ECDSA signatures are r||s; OpenSSL wants DER. NULL if malformed. */
-static unsigned char *ecdsa_der(apr_pool_t *p, const alg_spec_t *s,
-                                const unsigned char *sig, size_t len,
-                                size_t *outlen)
-{
-    ECDSA_SIG *es = NULL;
-    BIGNUM *r = NULL, *sv = NULL;
-    unsigned char *der = NULL, *out = NULL;
-    int n;
-
-    if (len != 2 * s->ec_half)
-        return NULL;
-    r = BN_bin2bn(sig, (int)s->ec_half, NULL);
-    sv = BN_bin2bn(sig + s->ec_half, (int)s->ec_half, NULL);
-    es = ECDSA_SIG_new();
-    if (r == NULL || sv == NULL || es == NULL || !ECDSA_SIG_set0(es, r, sv))
-        goto end;
-    r = sv = NULL; /* owned by es now */
-    n = i2d_ECDSA_SIG(es, &der);
-    if (n > 0) {
-        out = apr_pmemdup(p, der, n);
-        *outlen = (size_t)n;
-    }
-end:
-    BN_free(r);
-    BN_free(sv);
-    ECDSA_SIG_free(es);
-    OPENSSL_free(der);
-    return out;
-}
-
-/* 1 if `sig` over `j->input` verifies with `key` under spec `s`. */
-static int sig_ok(oauth2_ctx_t *ctx, const alg_spec_t *s,
-                  const oauth2_jwk_t *key, const jws_t *j)
-{
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
-    const unsigned char *sig = j->sig;
-    size_t sig_len = j->sig_len;
-    int ok = 0;
-
-    if (s->ec_half > 0 &&
-        (sig = ecdsa_der(ctx->pool, s, j->sig, j->sig_len, &sig_len)) == NULL)
-        goto end;
-    if ((md = EVP_MD_CTX_new()) == NULL)
-        goto end;
-    if (EVP_DigestVerifyInit_ex(md, &pctx, s->md, NULL, NULL, key->pkey,
-                                NULL) != 1)
-        goto end;
-    if (s->pss &&
-        (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
-        goto end;
-    ok = EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)j->input,
-                          j->input_len) == 1;
-end:
-    EVP_MD_CTX_free(md);
-    return ok;
-}
-
-/*
- * Try the keys of `keys` that fit the token: by kid when it names one,
- * else every key of the alg's type (and curve). OK, DENIED (bad signature)
- * or NOT_FOUND (no key fits: maybe a rotation).
- */
+/* Signature with jose.c, counted: NOT_FOUND means no key fits. */
 static oauth2_status_t sig_check(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
-                                 const oauth2_jwks_t *keys, const jws_t *j)
+                                 const oauth2_jwks_t *keys,
+                                 const oauth2_jws_t *j)
 {
-    const alg_spec_t *s = spec_of(j->alg);
-    const oauth2_jwk_t *k;
-    int pos = 0, tried = 0;
-
-    while ((k = oauth2_jwks_next(keys, j->kid, s->kty, s->crv, &pos))) {
-        if ((k->alg != NULL && strcmp(k->alg, j->alg) != 0) ||
-            (k->use != NULL && strcmp(k->use, "sig") != 0))
-            continue;
-        tried++;
-        oauth2_verifier_count(v, &v->stats.sig_checks);
-        if (sig_ok(ctx, s, k, j))
-            return OAUTH2_OK;
-    }
-    if (tried == 0) {
-        oauth2_err_set(
-            ctx, "no key for kid %s alg %s",
-            j->kid ? oauth2_log_escape(ctx->pool, j->kid, strlen(j->kid))
-                   : "(none)",
-            j->alg);
-        return OAUTH2_NOT_FOUND;
-    }
-    oauth2_err_set(ctx, "bad signature");
-    return OAUTH2_DENIED;
+    oauth2_verifier_count(v, &v->stats.sig_checks);
+    return oauth2_jws_verify(ctx, j, keys, v->alg_mask);
 }
 
 /* ==== JWKS source ======================================================= */
@@ -573,21 +314,14 @@ oauth2_status_t oauth2_verdict_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
 
 /* ==== JWT verification ================================================== */
 
-/* Header rules first: they need no key and no network. */
-static oauth2_status_t
-jwt_header_check(oauth2_ctx_t *ctx, const oauth2_verifier_t *v, const jws_t *j)
+/*
+ * Header rules jose.c leaves to us: the configured typ. (Algorithm,
+ * crit, jku/x5u and friends are refused by oauth2_jws_parse/verify.)
+ */
+static oauth2_status_t jwt_header_check(oauth2_ctx_t *ctx,
+                                        const oauth2_verifier_t *v,
+                                        const oauth2_jws_t *j)
 {
-    if (!alg_allowed(v, j->alg) || spec_of(j->alg) == NULL) {
-        oauth2_err_set(
-            ctx, "alg %s not allowed",
-            j->alg ? oauth2_log_escape(ctx->pool, j->alg, strlen(j->alg))
-                   : "(none)");
-        return OAUTH2_DENIED;
-    }
-    if (json_object_get(j->header, "crit") != NULL) {
-        oauth2_err_set(ctx, "crit header not supported");
-        return OAUTH2_DENIED;
-    }
     if (v->opts.typ != NULL && !typ_matches(j->typ, v->opts.typ)) {
         oauth2_err_set(ctx, "typ mismatch");
         return OAUTH2_DENIED;
@@ -597,7 +331,7 @@ jwt_header_check(oauth2_ctx_t *ctx, const oauth2_verifier_t *v, const jws_t *j)
 
 /* Signature and claims of a parsed JWS under one verifier. */
 static oauth2_status_t jwt_verify(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
-                                  const jws_t *j)
+                                  const oauth2_jws_t *j)
 {
     const oauth2_jwks_t *keys = v->static_keys, *again = NULL;
     oauth2_status_t st;
@@ -614,7 +348,7 @@ static oauth2_status_t jwt_verify(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
         st = OAUTH2_DENIED;
     if (st != OAUTH2_OK)
         return st;
-    return oauth2_verify_claims(ctx, v, j->claims, 0);
+    return oauth2_verify_claims(ctx, v, j->payload, 0);
 }
 
 /* Worse outcome wins, so nothing uncertain ever becomes a plain deny. */
@@ -680,32 +414,45 @@ static oauth2_status_t from_cache(oauth2_ctx_t *ctx,
     return OAUTH2_NOT_FOUND;
 }
 
+/* A verified token's exp as a cache expiry (a huge exp is clamped). */
+static apr_time_t until_exp(const json_t *claims)
+{
+    double exp = json_number_value(json_object_get(claims, "exp"));
+
+    if (exp > 4e10)
+        exp = 4e10;
+    return exp > 0 ? apr_time_from_sec((apr_time_t)exp) : 0;
+}
+
 /* A JWT to the verifiers of its issuer; NOT_FOUND if none is configured. */
 static oauth2_status_t by_jwt(oauth2_ctx_t *ctx, oauth2_verifier_t *const *vs,
                               int n, const char *token, const char *hash,
                               oauth2_principal_t **out)
 {
-    jws_t j;
+    oauth2_jws_t *j = NULL;
     const char *iss;
-    const json_t *exp;
     oauth2_status_t st, res = OAUTH2_NOT_FOUND;
     int i;
 
-    if (jws_parse(ctx, token, &j) != OAUTH2_OK)
-        return OAUTH2_NOT_FOUND;
-    iss = oauth2_json_str(j.claims, "iss");
+    if (oauth2_jws_parse(ctx, token, strlen(token), &j) != OAUTH2_OK) {
+        /* Not a JWS we accept: introspection may still know it. */
+        for (i = 0; i < n; i++) {
+            if (vs[i]->opts.source == OAUTH2_VERIFY_INTROSPECT)
+                return OAUTH2_NOT_FOUND;
+        }
+        return OAUTH2_DENIED;
+    }
+    iss = oauth2_json_str(j->payload, "iss");
     for (i = 0; iss != NULL && i < n; i++) {
         if (vs[i]->opts.source == OAUTH2_VERIFY_INTROSPECT ||
             strcmp(vs[i]->opts.issuer, iss) != 0)
             continue;
-        st = jwt_verify(ctx, vs[i], &j);
+        st = jwt_verify(ctx, vs[i], j);
         if (st == OAUTH2_OK) {
-            exp = json_object_get(j.claims, "exp");
-            oauth2_verdict_put(
-                ctx, vs[i], oauth2_verify_cache_key(ctx->pool, vs[i], hash),
-                j.claims,
-                apr_time_from_sec((apr_time_t)json_number_value(exp)));
-            *out = principal(ctx, j.claims, token);
+            oauth2_verdict_put(ctx, vs[i],
+                               oauth2_verify_cache_key(ctx->pool, vs[i], hash),
+                               j->payload, until_exp(j->payload));
+            *out = principal(ctx, j->payload, token);
             return OAUTH2_OK;
         }
         res = res == OAUTH2_NOT_FOUND ? st : worse(res, st);
@@ -716,6 +463,15 @@ static oauth2_status_t by_jwt(oauth2_ctx_t *ctx, oauth2_verifier_t *const *vs,
 oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
                                     oauth2_verifier_t *const *vs, int n,
                                     const char *token, oauth2_principal_t **out)
+{
+    return oauth2_verify_token_shared(ctx, vs, n, token, NULL, out);
+}
+
+oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
+                                           oauth2_verifier_t *const *vs, int n,
+                                           const char *token,
+                                           struct oauth2_store_t *shared,
+                                           oauth2_principal_t **out)
 {
     const char *hash;
     json_t *claims;
@@ -735,7 +491,7 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
     for (i = 0; i < n; i++) {
         if (vs[i]->opts.source != OAUTH2_VERIFY_INTROSPECT)
             continue;
-        st = oauth2_introspect_token(ctx, vs[i], token, hash, &claims);
+        st = oauth2_introspect_token(ctx, vs[i], token, hash, shared, &claims);
         if (st == OAUTH2_OK) {
             *out = principal(ctx, claims, token);
             return OAUTH2_OK;

@@ -15,6 +15,7 @@
 
 struct oauth2_verifier_t {
     oauth2_verify_opts_t opts;
+    unsigned alg_mask;          /* opts.algs as jose.h bits */
     const char *ns;             /* cache key namespace */
     oauth2_http_t *http;        /* NULL until first use (libcurl) */
     apr_pool_t *pool;           /* config pool */
@@ -63,12 +64,14 @@ oauth2_http_t *oauth2_verifier_http(oauth2_verifier_t *v);
 void oauth2_verifier_count(oauth2_verifier_t *v, unsigned long *counter);
 
 /*
- * RFC 7662 introspection of `token` with verifier `v` (source INTROSPECT):
- * cached verdicts first, then the endpoint. OK with the response claims
- * (borrowed from the cache or owned by ctx->pool via a cleanup).
+ * RFC 7662 introspection of `token` with verifier `v` (source INTROSPECT),
+ * after the per-process cache missed: the shared store's verdict (if
+ * `shared`), then the endpoint; verdicts go to both caches. OK with the
+ * response claims (owned by ctx->pool via a cleanup).
  */
 oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                         const char *token, const char *hash_hex,
+                                        struct oauth2_store_t *shared,
                                         json_t **claims);
 
 #endif /* OAUTH2_VERIFY_INT_H */

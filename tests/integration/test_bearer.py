@@ -116,12 +116,18 @@ def test_bad_tokens_are_401_invalid_token(apache_factory, mock_provider,
                                           name):
     a = start(apache_factory, api_conf(mock_provider))
     kw = dict(BAD_TOKENS[name])
-    r = get(a, token=mint(mock_provider, kw.pop("alg", "RS256"), **kw))
+    tok = mint(mock_provider, kw.pop("alg", "RS256"), **kw)
+    r = get(a, token=tok)
     assert r.status_code == 401
     assert 'error="invalid_token"' in www(r)
     assert 'realm="photos"' in www(r)
     # The log says why; the client only gets the generic text.
     assert "OA00702" in a.error_log()
+    assert 'error_description="invalid or expired token"' in www(r)
+    # Never the token itself, only its redacted hash.
+    assert tok not in a.error_log()
+    assert max(tok.split("."), key=len) not in a.error_log()
+    assert "sha256:" in a.error_log()
 
 
 def test_tampered_payload(apache_factory, mock_provider):
@@ -439,9 +445,9 @@ ScriptAlias /open/ "{a.root}/cgi-bin/"
     ("jwks_uri=https://idp.example/jwks issuer=x colour=red",
      "unknown or empty option colour"),
     ("jwks_uri=https://idp.example/jwks issuer=x algs=RS256,HS256",
-     "unsupported algorithm HS256"),
+     "\"HS256\" is not a supported signature algorithm"),
     ("jwks_uri=https://idp.example/jwks issuer=x algs=none",
-     "unsupported algorithm none"),
+     "\"none\" is not a supported signature algorithm"),
     ("jwks_file=/nonexistent/keys.json issuer=x", "cannot read"),
     ("pem=/nonexistent/key.pem issuer=x", "OAuth2TokenVerify"),
     ("introspect=http://10.0.0.1/i issuer=x client_id=a", "loopback"),
