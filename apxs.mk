@@ -124,7 +124,7 @@ fuzz-smoke:
 demo:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory all
-	$(PYTHON) tests/tools/demo.py --module $(CURDIR)/$(MODULE)
+	OAUTH2_MODULE=$(CURDIR)/$(MODULE) $(PYTHON) tests/tools/demo.py
 
 bench: all
 	$(PYTHON) bench/bench.py --module $(CURDIR)/$(MODULE)
