@@ -27,6 +27,16 @@ oauth2_status_t oauth2_b64url_decode(oauth2_ctx_t *ctx, const char *in,
                                      size_t inlen, unsigned char **out,
                                      size_t *outlen);
 
+/*
+ * The same strict decode into a caller-owned buffer of `cap` bytes (no NUL
+ * added), for secrets that must stay off the pool so the caller can
+ * OPENSSL_cleanse them. DENIED when the value would not fit in `cap`; on
+ * DENIED `out` may hold partial output (cleanse it anyway).
+ */
+oauth2_status_t oauth2_b64url_decode_into(oauth2_ctx_t *ctx, const char *in,
+                                          size_t inlen, unsigned char *out,
+                                          size_t cap, size_t *outlen);
+
 /* Standard padded base64 (for HTTP Basic credentials). */
 char *oauth2_b64_encode(apr_pool_t *p, const unsigned char *in, size_t len);
 

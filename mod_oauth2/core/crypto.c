@@ -15,7 +15,7 @@
 #include <openssl/rand.h>
 
 #include "oauth2/crypto.h"
-#include "b64_int.h" /* until util.c lands: oauth2_b64url_encode/decode */
+#include "oauth2/util.h"
 
 #define PREFIX_LEN (sizeof(OAUTH2_CRYPTO_PREFIX) - 1)
 #define OVERHEAD (OAUTH2_CRYPTO_IV_LEN + OAUTH2_CRYPTO_TAG_LEN)
@@ -90,7 +90,8 @@ oauth2_status_t oauth2_crypto_aead_seal(oauth2_ctx_t *ctx,
         goto end;
     }
     *out = apr_pstrcat(ctx->pool, OAUTH2_CRYPTO_PREFIX,
-                       b64e(ctx->pool, buf, ptlen + OVERHEAD), NULL);
+                       oauth2_b64url_encode(ctx->pool, buf, ptlen + OVERHEAD),
+                       NULL);
     st = OAUTH2_OK;
 end:
     EVP_CIPHER_CTX_free(c);
@@ -102,7 +103,7 @@ static oauth2_status_t decode_sealed(oauth2_ctx_t *ctx, const char *in,
                                      size_t inlen, unsigned char **raw,
                                      size_t *rawlen)
 {
-    long n;
+    size_t n = 0;
 
     if (in == NULL || inlen > OAUTH2_CRYPTO_MAX_SEALED) {
         oauth2_err_set(ctx, "sealed value missing or too long");
@@ -113,17 +114,16 @@ static oauth2_status_t decode_sealed(oauth2_ctx_t *ctx, const char *in,
         oauth2_err_set(ctx, "sealed value has an unknown version");
         return OAUTH2_DENIED;
     }
-    *raw = apr_palloc(ctx->pool, (inlen - PREFIX_LEN) * 3 / 4 + 1);
-    n = b64d(in + PREFIX_LEN, inlen - PREFIX_LEN, *raw);
-    if (n < 0) {
+    if (oauth2_b64url_decode(ctx, in + PREFIX_LEN, inlen - PREFIX_LEN, raw,
+                             &n) != OAUTH2_OK) {
         oauth2_err_set(ctx, "sealed value is not base64url");
         return OAUTH2_DENIED;
     }
-    if ((size_t)n < OVERHEAD) {
+    if (n < OVERHEAD) {
         oauth2_err_set(ctx, "sealed value too short");
         return OAUTH2_DENIED;
     }
-    *rawlen = (size_t)n;
+    *rawlen = n;
     return OAUTH2_OK;
 }
 

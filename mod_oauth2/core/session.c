@@ -14,7 +14,7 @@
 
 #include "oauth2/log.h"
 #include "oauth2/session.h"
-#include "b64_int.h" /* until util.c lands: oauth2_b64url_encode/decode */
+#include "oauth2/util.h"
 
 #define SESSION_INFO "mod_oauth2 session v1"
 #define COOKIE_INFO "mod_oauth2 cookie v1"
@@ -124,8 +124,9 @@ oauth2_status_t oauth2_session_new(oauth2_ctx_t *ctx, const char *ns,
 const char *oauth2_session_cookie_value(oauth2_ctx_t *ctx,
                                         const oauth2_session_t *s)
 {
-    return apr_pstrcat(ctx->pool, b64e(ctx->pool, s->id, sizeof(s->id)), ".",
-                       b64e(ctx->pool, s->secret, sizeof(s->secret)), NULL);
+    return apr_pstrcat(
+        ctx->pool, oauth2_b64url_encode(ctx->pool, s->id, sizeof(s->id)), ".",
+        oauth2_b64url_encode(ctx->pool, s->secret, sizeof(s->secret)), NULL);
 }
 
 oauth2_status_t oauth2_session_parse_cookie(oauth2_ctx_t *ctx, const char *ns,
@@ -134,6 +135,7 @@ oauth2_status_t oauth2_session_parse_cookie(oauth2_ctx_t *ctx, const char *ns,
 {
     oauth2_session_t *s;
     unsigned char buf[HALF_LEN];
+    size_t n = 0;
     oauth2_status_t st = check_ns(ctx, ns);
 
     if (st != OAUTH2_OK)
@@ -146,12 +148,16 @@ oauth2_status_t oauth2_session_parse_cookie(oauth2_ctx_t *ctx, const char *ns,
         return OAUTH2_DENIED;
     }
     s = apr_pcalloc(ctx->pool, sizeof(*s));
-    if (b64d(value, HALF_LEN, buf) != OAUTH2_SESSION_RAND_LEN) {
+    if (oauth2_b64url_decode_into(ctx, value, HALF_LEN, buf, sizeof(buf), &n) !=
+            OAUTH2_OK ||
+        n != OAUTH2_SESSION_RAND_LEN) {
         oauth2_err_set(ctx, "session cookie malformed");
         return OAUTH2_DENIED;
     }
     memcpy(s->id, buf, sizeof(s->id));
-    if (b64d(value + HALF_LEN + 1, HALF_LEN, buf) != OAUTH2_SESSION_RAND_LEN) {
+    if (oauth2_b64url_decode_into(ctx, value + HALF_LEN + 1, HALF_LEN, buf,
+                                  sizeof(buf), &n) != OAUTH2_OK ||
+        n != OAUTH2_SESSION_RAND_LEN) {
         OPENSSL_cleanse(buf, sizeof(buf));
         oauth2_err_set(ctx, "session cookie malformed");
         return OAUTH2_DENIED;

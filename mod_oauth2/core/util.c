@@ -73,11 +73,10 @@ static int b64url_val(unsigned char c)
  * Strictness matters because a signature covers the encoded text while
  * callers act on the decoded bytes: one value must have exactly one encoding.
  */
-oauth2_status_t oauth2_b64url_decode(oauth2_ctx_t *ctx, const char *in,
-                                     size_t inlen, unsigned char **out,
-                                     size_t *outlen)
+oauth2_status_t oauth2_b64url_decode_into(oauth2_ctx_t *ctx, const char *in,
+                                          size_t inlen, unsigned char *out,
+                                          size_t cap, size_t *outlen)
 {
-    unsigned char *buf;
     unsigned long acc = 0;
     size_t i, o = 0;
     int bits = 0;
@@ -86,7 +85,10 @@ oauth2_status_t oauth2_b64url_decode(oauth2_ctx_t *ctx, const char *in,
         oauth2_err_set(ctx, "base64url: bad length %zu", inlen);
         return OAUTH2_DENIED;
     }
-    buf = apr_palloc(ctx->pool, inlen / 4 * 3 + 3);
+    if (inlen / 4 * 3 + (inlen % 4 ? inlen % 4 - 1 : 0) > cap) {
+        oauth2_err_set(ctx, "base64url: value too long");
+        return OAUTH2_DENIED;
+    }
     for (i = 0; i < inlen; i++) {
         int v = b64url_val((unsigned char)in[i]);
         if (v < 0) {
@@ -97,13 +99,33 @@ oauth2_status_t oauth2_b64url_decode(oauth2_ctx_t *ctx, const char *in,
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            buf[o++] = (unsigned char)(acc >> bits);
+            out[o++] = (unsigned char)(acc >> bits);
         }
     }
     if ((acc & ((1UL << bits) - 1)) != 0) {
         oauth2_err_set(ctx, "base64url: non-zero trailing bits");
         return OAUTH2_DENIED;
     }
+    *outlen = o;
+    return OAUTH2_OK;
+}
+
+oauth2_status_t oauth2_b64url_decode(oauth2_ctx_t *ctx, const char *in,
+                                     size_t inlen, unsigned char **out,
+                                     size_t *outlen)
+{
+    unsigned char *buf;
+    size_t o = 0;
+    oauth2_status_t st;
+
+    if (in == NULL || inlen % 4 == 1) {
+        oauth2_err_set(ctx, "base64url: bad length %zu", inlen);
+        return OAUTH2_DENIED;
+    }
+    buf = apr_palloc(ctx->pool, inlen / 4 * 3 + 3);
+    st = oauth2_b64url_decode_into(ctx, in, inlen, buf, inlen / 4 * 3 + 2, &o);
+    if (st != OAUTH2_OK)
+        return st;
     buf[o] = '\0';
     *out = buf;
     if (outlen)

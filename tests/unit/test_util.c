@@ -37,6 +37,33 @@ static void b64url_roundtrip(void **state)
     }
 }
 
+/* The caller-buffer decode: fits exactly, refuses what would overflow. */
+static void b64url_decode_into(void **state)
+{
+    th_fixture_t *f = *state;
+    unsigned char buf[4];
+    size_t n = 99;
+
+    assert_int_equal(
+        oauth2_b64url_decode_into(&f->ctx, "Zm9vYg", 6, buf, sizeof(buf), &n),
+        OAUTH2_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "foob", 4);
+    assert_int_equal(
+        oauth2_b64url_decode_into(&f->ctx, "Zm9vYmE", 7, buf, sizeof(buf), &n),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "base64url: value too long");
+    assert_int_equal(
+        oauth2_b64url_decode_into(&f->ctx, "Zm=v", 4, buf, sizeof(buf), &n),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "base64url: bad character at offset 2");
+    assert_int_equal(
+        oauth2_b64url_decode_into(&f->ctx, "Zh", 2, buf, sizeof(buf), &n),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "base64url: non-zero trailing bits");
+}
+
 static void b64url_rejects(void **state)
 {
     th_fixture_t *f = *state;
@@ -199,6 +226,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(b64url_roundtrip, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(b64url_rejects, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(b64url_decode_into, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(b64_std, th_setup, th_teardown),
         cmocka_unit_test(ct_equal_null_never_matches),
         cmocka_unit_test_setup_teardown(random_and_sha, th_setup, th_teardown),
