@@ -16,6 +16,7 @@
 #include <mod_auth.h>
 
 #include "oauth2_apache.h"
+#include "oauth2/reqparse.h"
 #include "oauth2/verify.h"
 
 #define AUTH_TYPE "oauth2-bearer"
@@ -129,7 +130,8 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
                    const char **tok)
 {
     const char *h = apr_table_get(r->headers_in, "Authorization"), *t;
-    size_t n;
+    oauth2_ctx_t c;
+    oauth2_status_t st;
 
     if (h == NULL) {
         if (d->bearer_query_token == 1 && (t = query_token(r)) != NULL &&
@@ -141,20 +143,11 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
     }
     if (strlen(h) > MAX_AUTHZ_LEN)
         return HTTP_UNAUTHORIZED;
-    while (*h == ' ' || *h == '\t')
-        h++;
-    if (*h == '\0')
-        return HTTP_BAD_REQUEST;
-    n = strcspn(h, " \t");
-    if (n != 6 || strncasecmp(h, "Bearer", 6) != 0)
-        return strchr(h, ',') ? HTTP_BAD_REQUEST : DECLINED;
-    for (t = h + 6; *t == ' ' || *t == '\t'; t++)
-        ;
-    n = strcspn(t, " \t,");
-    if (n == 0 || t[n + strspn(t + n, " \t")] != '\0')
-        return HTTP_BAD_REQUEST; /* no token, or several credentials */
-    *tok = apr_pstrndup(r->pool, t, n);
-    return OK;
+    oauth2_ctx_init(&c, r->pool, NULL, 0); /* parse only: no log, no clock */
+    st = oauth2_bearer_parse(&c, h, tok);
+    return st == OAUTH2_OK          ? OK
+           : st == OAUTH2_NOT_FOUND ? DECLINED
+                                    : HTTP_BAD_REQUEST;
 }
 
 /*
