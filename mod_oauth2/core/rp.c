@@ -16,6 +16,8 @@
 #include "oauth2/util.h"
 
 #define RANDOM_BYTES 32
+/* 9999-12-31T23:59:59Z: the latest login time a record may carry. */
+#define MAX_EPOCH_SEC 253402300799LL
 #define CLOCK_SKEW apr_time_from_sec(60)
 
 int oauth2_rp_is_oidc(const oauth2_rp_provider_t *prov)
@@ -145,6 +147,11 @@ oauth2_status_t oauth2_rp_login_decode(oauth2_ctx_t *ctx, const char *json,
     if (l->provider == NULL || l->state == NULL || l->verifier == NULL ||
         l->return_url == NULL || !json_is_integer(t)) {
         oauth2_err_set(ctx, "login state incomplete");
+        goto end;
+    }
+    /* Bounded before scaling to microseconds: no signed overflow. */
+    if (json_integer_value(t) < 0 || json_integer_value(t) > MAX_EPOCH_SEC) {
+        oauth2_err_set(ctx, "login state time out of range");
         goto end;
     }
     l->created = apr_time_from_sec((apr_time_t)json_integer_value(t));

@@ -619,9 +619,36 @@ static void id_token_validate(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, th_setup, th_teardown)
 
+/*
+ * Found by fuzz_callback: a login record whose time is so large that the
+ * scaling to microseconds overflowed (UBSan: signed multiplication).
+ */
+static void login_decode_time_range(void **state)
+{
+    th_fixture_t *f = *state;
+    static const char *const bad[] = {
+        "{\"p\":\"fz\",\"s\":\"S\",\"v\":\"v\",\"r\":\"/\","
+        "\"t\":335445120054451200}",
+        "{\"p\":\"fz\",\"s\":\"S\",\"v\":\"v\",\"r\":\"/\","
+        "\"t\":-9223372036854775807}",
+        "{\"p\":\"fz\",\"s\":\"S\",\"v\":\"v\",\"r\":\"/\","
+        "\"t\":253402300800}"};
+    oauth2_rp_login_t *l = NULL;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(oauth2_rp_login_decode(&f->ctx, bad[i], strlen(bad[i]),
+                                                apr_time_from_sec(600), &l),
+                         OAUTH2_DENIED);
+        assert_string_equal(f->ctx.err.text, "login state time out of range");
+    }
+    assert_null(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(login_decode_time_range, th_setup,
+                                        th_teardown),
         T(discovery_parse_good_and_bad),
         T(discovery_cache_and_stale),
         T(discovery_presets_and_check),
