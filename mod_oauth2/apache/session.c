@@ -21,6 +21,7 @@
 
 #include "oauth2_apache.h"
 #include "oauth2/crypto.h"
+#include "oauth2/reqparse.h"
 #include "oauth2/session.h"
 #include "oauth2/store.h"
 #include "oauth2/util.h"
@@ -106,23 +107,21 @@ typedef struct cookie_walk_t {
 static int cookie_line(void *data, const char *key, const char *line)
 {
     cookie_walk_t *w = data;
+    oauth2_cookie_pair_t c; /* pairs split by core/reqparse.c */
+    size_t kl;
 
     (void)key;
-    while (line != NULL && *line) {
-        size_t n = strcspn(line, ";");
-        const char *eq = memchr(line, '=', n);
-        size_t kl = eq ? (size_t)(eq - line) : n;
-
-        if (eq != NULL && w->name != NULL && kl == strlen(w->name) &&
-            strncmp(line, w->name, kl) == 0 && w->value == NULL)
-            w->value = apr_pstrndup(w->pool, eq + 1, n - kl - 1);
-        if (eq != NULL && w->prefix != NULL &&
-            strncmp(line, w->prefix, strlen(w->prefix)) == 0 &&
-            kl > strlen(w->prefix))
-            APR_ARRAY_PUSH(w->matches, const char *) =
-                apr_pstrndup(w->pool, line, n);
-        line += n;
-        line += strspn(line, "; ");
+    while (oauth2_cookie_next(&line, &c)) {
+        if (c.value == NULL)
+            continue;
+        kl = c.name_len;
+        if (w->name != NULL && kl == strlen(w->name) &&
+            strncmp(c.name, w->name, kl) == 0 && w->value == NULL)
+            w->value = apr_pstrndup(w->pool, c.value, c.value_len);
+        if (w->prefix != NULL && kl > strlen(w->prefix) &&
+            strncmp(c.name, w->prefix, strlen(w->prefix)) == 0)
+            APR_ARRAY_PUSH(w->matches, const char *) = apr_pstrndup(
+                w->pool, c.name, (size_t)(c.value - c.name) + c.value_len);
     }
     return 1;
 }
