@@ -38,10 +38,11 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 300
 
 .PHONY: all module cli unit asan integration check-tools test test-only \
-        fuzz fuzz-smoke demo bench lint install deps clean
+        fuzz fuzz-smoke fuzz-run-smoke valgrind demo bench lint \
+        install deps clean
 
 all: module $(if $(wildcard mod_oauth2/policy/cli.c),cli)
 
@@ -104,21 +105,71 @@ test:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory test-only
 
-test-only: all check-tools unit asan integration
+test-only: all check-tools unit asan fuzz-smoke integration
 
 # ---- fuzzing (clang libFuzzer) --------------------------------------------
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS)
+# The core is compiled once with coverage and ASan+UBSan (UBSan aborts) into
+# its own archive; each target links it with libFuzzer's main. New inputs go
+# to a scratch first corpus directory: tests/fuzz/corpus/<name> is only read.
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -g -O1 $(FUZZ_SAN) -Iinclude $(PKG_CFLAGS)
+FUZZ_OBJ   := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC))
+FUZZ_LIB   := $(BUILD)/fuzzobj/libcore-fuzz.a
+FUZZ_SMOKE_SECONDS ?= 8
+FUZZ_ENV   := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+              UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+$(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Iinclude $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter \
+	    -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+	    $(PKG_LIBS) -lm
+
+# run_fuzz SECONDS SCRATCH: every target, stop at the first failure; the
+# crashing input is kept in $(BUILD)/fuzz-artifacts/.
+define run_fuzz
+	@set -e; mkdir -p $(BUILD)/fuzz-artifacts; \
+	for f in $(FUZZ_BIN); do n=$$(basename $$f); c=$${n#fuzz_}; \
+	    mkdir -p $(2)/$$c tests/fuzz/corpus/$$c; \
+	    if ! $(FUZZ_ENV) $$f -max_total_time=$(1) -timeout=10 \
+	        -print_final_stats=1 \
+	        -artifact_prefix=$(CURDIR)/$(BUILD)/fuzz-artifacts/$$n- \
+	        $(2)/$$c tests/fuzz/corpus/$$c >$(2)/$$n.log 2>&1; then \
+	        tail -n 60 $(2)/$$n.log; echo "FAIL: $$n"; exit 1; fi; \
+	    printf '%-22s %s execs\n' $$n \
+	        "$$(sed -n 's/^stat::number_of_executed_units: *//p' $(2)/$$n.log)"; \
+	done
+endef
 
 fuzz: $(FUZZ_BIN)
-	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
-	    mkdir -p tests/fuzz/corpus/$${n#fuzz_}; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/$${n#fuzz_}; done
+	$(call run_fuzz,$(FUZZ_SECONDS),$(BUILD)/fuzz-corpus)
 
-fuzz-smoke:
-	$(MAKE) --no-print-directory FUZZ_SECONDS=15 fuzz
+# About two minutes for all targets together; the scratch corpus is removed.
+fuzz-smoke: $(FUZZ_BIN)
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory fuzz-run-smoke FUZZ_TMP=$$tmp
+
+fuzz-run-smoke:
+	$(call run_fuzz,$(FUZZ_SMOKE_SECONDS),$(FUZZ_TMP))
+
+# ---- valgrind memcheck over the unit binaries ------------------------------
+# Definite leaks and every memory error fail; APR pools and OpenSSL/jansson
+# one-time allocations are "still reachable" and not counted.
+VALGRIND ?= valgrind
+valgrind: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+	    OAUTH2_TEST_DIR=$(CURDIR)/tests/unit $(VALGRIND) -q \
+	    --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
+	    --errors-for-leak-kinds=definite $$t >/dev/null; done
 
 # ---- demo, bench, lint, install -------------------------------------------
 demo:
