@@ -6,6 +6,8 @@ set -euo pipefail
 
 PKGS=(
     make gcc pkg-config clang
+    # libFuzzer/ASan runtimes are only a Recommends of clang-14
+    libclang-rt-14-dev valgrind
     apache2 apache2-dev libapr1-dev libaprutil1-dev
     libssl-dev libjansson-dev libhiredis-dev liblua5.4-dev lua5.4
     libcurl4-openssl-dev libcmocka-dev
