@@ -271,6 +271,41 @@ class Perf:
         log("\n".join(ln.rstrip(' -') for ln in lines[:40]))
 
 
+def callgrind(a, tmp, name, path, headers):
+    """BENCH_CALLGRIND=1: the scenario once more against a single-process
+    httpd -X under valgrind --tool=callgrind (deterministic instruction
+    counts, no scheduler noise); prints the top functions (self cost)."""
+    cg = tmp / "callgrind"
+    cg.mkdir(exist_ok=True)
+    os.chmod(cg, 0o1777)  # httpd -X drops to www-data before the dump
+    out = cg / f"{name}.out"
+    a.stop()
+    p = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+         "--collect-atstart=yes", harness.APACHE_BIN, "-X", "-f",
+         str(a.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not harness.wait_port(a.port, 120, p):
+            sys.exit("bench: httpd -X under callgrind did not start")
+        os.chmod(out, 0o666)  # created as root, dumped as www-data
+        for _ in range(20):  # warm caches (discovery, JWKS, verdicts)
+            requests.get(a.url + path, timeout=60, headers=dict(
+                h.split(": ", 1) for h in headers))
+        subprocess.run(["wrk", "-t1", "-c1", "-d10s", *sum(
+            (["-H", h] for h in headers), []), a.url + path],
+            stdout=subprocess.DEVNULL)
+    finally:
+        p.terminate()
+        p.wait(120)
+        a.start()
+    rep = subprocess.run(["callgrind_annotate", "--inclusive=no", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True).stdout
+    lines = [ln for ln in rep.splitlines() if re.match(r"\s*[\d,]+ ", ln)]
+    log(f"---- callgrind self cost: {name} ({out})")
+    log("\n".join(lines[:32]))
+
+
 def redis_stats(redis):
     """Total commands processed, excluding the ones this script sends."""
     out = redis.cli("INFO", "commandstats")
@@ -408,6 +443,13 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
         rows.append(fmt_row(label, r, base, note))
         return r
 
+    if os.environ.get("BENCH_CALLGRIND") == "1":
+        callgrind(a, tmp, "static", "/index.html", [])
+        callgrind(a, tmp, "bearer", "/api/index.html",
+                  ["Authorization: Bearer " + rs])
+        callgrind(a, tmp, "session", "/app/index.html",
+                  ["Cookie: oauth2_session=" + cookie])
+        return
     wrk(a, "/index.html", seconds=1)  # warm-up
     if want("static"):
         r = wrk(a, "/index.html")
