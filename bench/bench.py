@@ -291,9 +291,10 @@ def callgrind(a, tmp, name, path, headers):
         for _ in range(20):  # warm caches (discovery, JWKS, verdicts)
             requests.get(a.url + path, timeout=60, headers=dict(
                 h.split(": ", 1) for h in headers))
-        subprocess.run(["wrk", "-t1", "-c1", "-d10s", *sum(
+        w = subprocess.run(["wrk", "-t1", "-c1", "-d10s", *sum(
             (["-H", h] for h in headers), []), a.url + path],
-            stdout=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, text=True).stdout
+        n = 20 + int(re.search(r"(\d+) requests in", w).group(1))
     finally:
         p.terminate()
         p.wait(120)
@@ -302,6 +303,14 @@ def callgrind(a, tmp, name, path, headers):
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True).stdout
     lines = [ln for ln in rep.splitlines() if re.match(r"\s*[\d,]+ ", ln)]
+    inc = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True).stdout
+    m = re.search(r"([\d,]+) \([^)]*\)\s+\S*:ap_process_async_request ",
+                  inc)
+    per = int(m.group(1).replace(",", "")) / n if m else float("nan")
+    log(f"---- callgrind: {name}: {n} requests, {per:,.0f} instructions "
+        f"per request (ap_process_async_request inclusive)")
     log(f"---- callgrind self cost: {name} ({out})")
     log("\n".join(lines[:32]))
 
