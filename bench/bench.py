@@ -512,9 +512,12 @@ def session_row(a, redis, cookie, pair, notes):
         return
     after, stats = redis_stats(redis)
     per = (after - before) / max(r["n"], 1)
+    sizes = [int(redis.cli("STRLEN", k) or 0)
+             for k in redis.cli("KEYS", "*").split()]
     notes.append(f"session: Redis commands per request {per:.3f} "
                  f"({after - before} over {r['n']} requests); Redis "
-                 f"connections mid-run {seen[0] if seen else '?'}")
+                 f"connections mid-run {seen[0] if seen else '?'}; "
+                 f"sealed session record {max(sizes or [0])} bytes")
 
 
 def long_run(a, cookie, notes):
