@@ -60,7 +60,7 @@ def conf(mock, redis, policy):
     return f"""
 MaxKeepAliveRequests 0
 OAuth2Passphrase "{PASS}"
-OAuth2SessionStore {redis.url}
+OAuth2SessionStore {redis.url} {os.environ.get("BENCH_STORE_OPTS", "")}
 OAuth2CookieSecure Off
 OAuth2Provider mock discovery={disc} client_id=demo-client \\
     client_secret=demo-secret scope="openid email profile"
@@ -325,6 +325,12 @@ def redis_stats(redis):
     return n, out
 
 
+def redis_conns_total(redis):
+    m = re.search(r"total_connections_received:(\d+)",
+                  redis.cli("INFO", "stats"))
+    return int(m.group(1)) if m else 0
+
+
 def redis_clients(redis):
     out = redis.cli("CLIENT", "LIST")
     return sum(1 for ln in out.splitlines() if ln.startswith("id=")) - 1
@@ -358,20 +364,24 @@ end
 
 def fmt_row(name, r, base, note=""):
     ratio = r["rps"] / base["rps"] if base else 1.0
+    # httpd CPU per request of the static file over this row's: steadier
+    # than req/s when other jobs compete for the cores
+    cratio = base["cpu"] / r["cpu"] if base and r["cpu"] else 1.0
     flag = ""
     # "read" errors are keep-alive closes; anything else is a real failure
     errs = re.sub(r"read \d+,? ?", "", r["errors"])
     if r["non2xx"] or re.search(r"[1-9]", errs):
         flag = f" !non2xx={r['non2xx']} {r['errors']}"
     return (f"| {name:<40} | {r['rps']:>8.0f} | {r['p50']:>7.2f} | "
-            f"{r['p99']:>7.2f} | {r['cpu']:>7.0f} | {ratio:>5.2f} |"
+            f"{r['p99']:>7.2f} | {r['cpu']:>7.0f} | {ratio:>5.2f} | "
+            f"{cratio:>5.2f} |"
             f" {note}{flag}")
 
 
 HEAD = ("| scenario                                 |    req/s | p50 ms  |"
-        " p99 ms  | CPU us/req | ratio | note\n"
+        " p99 ms  | CPU us/req | ratio | CPU ratio | note\n"
         "|------------------------------------------|---------:|--------:|"
-        "--------:|--------:|------:|-----")
+        "--------:|--------:|------:|------:|-----")
 
 
 def main():
@@ -505,18 +515,22 @@ def session_row(a, redis, cookie, pair, notes):
         seen.append(redis_clients(redis))
 
     before, _ = redis_stats(redis)
+    conns0 = redis_conns_total(redis)
     r = pair("session", "session page (cookie, Redis)", "/app/index.html",
              ["Cookie: oauth2_session=" + cookie],
              during=lambda: threading.Thread(target=sample).start())
     if r is None:
         return
     after, stats = redis_stats(redis)
+    # minus the redis-cli calls of this function and the sampler
+    opened = redis_conns_total(redis) - conns0 - 2 - len(seen)
     per = (after - before) / max(r["n"], 1)
     sizes = [int(redis.cli("STRLEN", k) or 0)
              for k in redis.cli("KEYS", "*").split()]
     notes.append(f"session: Redis commands per request {per:.3f} "
                  f"({after - before} over {r['n']} requests); Redis "
-                 f"connections mid-run {seen[0] if seen else '?'}; "
+                 f"connections mid-run {seen[0] if seen else '?'}, "
+                 f"{opened} opened during the run; "
                  f"sealed session record {max(sizes or [0])} bytes")
 
 
