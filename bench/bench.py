@@ -15,8 +15,12 @@ noise; the ratios measured back to back are the result.
 Environment: BENCH_SECONDS (default 5), BENCH_TOKENS (distinct RS256 tokens,
 default 2000), BENCH_LONG=1 (RSS of the Apache children before/after a long
 session run), BENCH_PERF=1 (perf record -g on the children during the cached
-bearer and session scenarios; top functions printed), BENCH_ONLY=name,name
-(run only these scenarios). Never part of `make test`: nothing here asserts
+bearer and session scenarios; top functions printed), BENCH_CALLGRIND=1
+(instead of the load runs: static, cached bearer and session against httpd
+-X under callgrind; instructions per request and top functions),
+BENCH_STORE_OPTS (extra OAuth2SessionStore words, e.g. pool=32),
+BENCH_ONLY=name,name (static unused bearer bearer_es distinct opaque
+session policy_vu policy). Never part of `make test`: nothing here asserts
 a timing."""
 import argparse
 import os
