@@ -192,27 +192,38 @@ static int remembered(request_rec *r, int *rc)
     return 1;
 }
 
+/*
+ * The token's redacted form for a log line at `level`, or "-" when that
+ * level is off (the line is then not formatted at all): hashing the token costs
+ * as much as the whole cached-verdict lookup, so it is never done for a line
+ * nobody reads.
+ */
+static const char *redacted(request_rec *r, int level, const char *tok)
+{
+    if (!APLOG_R_IS_LEVEL(r, level))
+        return "-";
+    return oauth2_log_redact(r->pool, tok, strlen(tok));
+}
+
 /* The verifier's verdict as an HTTP answer (challenge headers set). */
 static int map_status(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t st,
                       const char *tok)
 {
-    const char *h = oauth2_log_redact(r->pool, tok, strlen(tok));
-
     switch (st) {
     case OAUTH2_OK:
         return OK;
     case OAUTH2_DENIED:
     case OAUTH2_NOT_FOUND:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      OAUTH2_LOGNO(00702) "bearer token %s rejected: %s", h,
-                      ctx->err.text);
+                      OAUTH2_LOGNO(00702) "bearer token %s rejected: %s",
+                      redacted(r, APLOG_INFO, tok), ctx->err.text);
         challenge(r, "invalid_token", "invalid or expired token", NULL);
         return HTTP_UNAUTHORIZED;
     case OAUTH2_UNAVAILABLE:
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       OAUTH2_LOGNO(00703) "bearer token %s cannot be "
                                           "verified now: %s",
-                      h, ctx->err.text);
+                      redacted(r, APLOG_WARNING, tok), ctx->err.text);
         apr_table_setn(r->err_headers_out, "Retry-After", RETRY_AFTER);
         return HTTP_SERVICE_UNAVAILABLE;
     default:

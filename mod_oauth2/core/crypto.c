@@ -23,12 +23,35 @@
     "sealed value does not authenticate (tampered, truncated, wrong key or "   \
     "context)"
 
+/*
+ * HKDF and AES-256-GCM fetched from the default provider once per process.
+ * OpenSSL 3 resolves EVP_KDF_fetch() and the legacy EVP_aes_256_gcm() handle
+ * through the provider store on every call (a locked lookup), which cost
+ * more than the derivation itself on each session request. The fetched
+ * objects are immutable and thread-safe; they live until exit. NULL after a
+ * failed fetch: callers then report an error, never skip the crypto.
+ */
+static CRYPTO_ONCE algs_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_KDF *hkdf_alg;
+static EVP_CIPHER *gcm_alg;
+
+static void fetch_algs(void)
+{
+    hkdf_alg = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    gcm_alg = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static int algs_ready(void)
+{
+    return CRYPTO_THREAD_run_once(&algs_once, fetch_algs) == 1 &&
+           hkdf_alg != NULL && gcm_alg != NULL;
+}
+
 oauth2_status_t oauth2_crypto_hkdf(oauth2_ctx_t *ctx, const void *ikm,
                                    size_t ikmlen, const void *salt,
                                    size_t saltlen, const char *info,
                                    unsigned char *out, size_t outlen)
 {
-    EVP_KDF *kdf = NULL;
     EVP_KDF_CTX *kc = NULL;
     OSSL_PARAM params[5], *p = params;
     oauth2_status_t st = OAUTH2_ERROR;
@@ -43,8 +66,7 @@ oauth2_status_t oauth2_crypto_hkdf(oauth2_ctx_t *ctx, const void *ikm,
                                              (void *)(info ? info : ""),
                                              info ? strlen(info) : 0);
     *p = OSSL_PARAM_construct_end();
-    if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
-        (kc = EVP_KDF_CTX_new(kdf)) == NULL ||
+    if (!algs_ready() || (kc = EVP_KDF_CTX_new(hkdf_alg)) == NULL ||
         EVP_KDF_derive(kc, out, outlen, params) != 1) {
         oauth2_err_set(ctx, "HKDF-SHA256 failed");
         goto end;
@@ -52,7 +74,6 @@ oauth2_status_t oauth2_crypto_hkdf(oauth2_ctx_t *ctx, const void *ikm,
     st = OAUTH2_OK;
 end:
     EVP_KDF_CTX_free(kc);
-    EVP_KDF_free(kdf);
     return st;
 }
 
@@ -79,8 +100,8 @@ oauth2_status_t oauth2_crypto_aead_seal(oauth2_ctx_t *ctx,
         oauth2_err_set(ctx, "no randomness for the IV");
         return OAUTH2_UNAVAILABLE;
     }
-    if ((c = EVP_CIPHER_CTX_new()) == NULL ||
-        EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
+    if (!algs_ready() || (c = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_EncryptInit_ex2(c, gcm_alg, key, iv, NULL) != 1 ||
         (aadlen > 0 && EVP_EncryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1) ||
         EVP_EncryptUpdate(c, ct, &n, pt, (int)ptlen) != 1 ||
         EVP_EncryptFinal_ex(c, ct + n, &fin) != 1 ||
@@ -140,8 +161,8 @@ static oauth2_status_t gcm_open(oauth2_ctx_t *ctx, const unsigned char *key,
     int n = 0, fin = 0;
     oauth2_status_t st = OAUTH2_DENIED;
 
-    if ((c = EVP_CIPHER_CTX_new()) == NULL ||
-        EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, raw) != 1 ||
+    if (!algs_ready() || (c = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_DecryptInit_ex2(c, gcm_alg, key, raw, NULL) != 1 ||
         (aadlen > 0 && EVP_DecryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1) ||
         EVP_DecryptUpdate(c, buf, &n, ct, (int)ctlen) != 1 ||
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, OAUTH2_CRYPTO_TAG_LEN,

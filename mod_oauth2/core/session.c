@@ -15,6 +15,7 @@
 #include "oauth2/log.h"
 #include "oauth2/session.h"
 #include "oauth2/util.h"
+#include "session_memo.h"
 
 #define SESSION_INFO "mod_oauth2 session v1"
 #define COOKIE_INFO "mod_oauth2 cookie v1"
@@ -297,6 +298,9 @@ oauth2_status_t oauth2_session_open(oauth2_ctx_t *ctx,
                        OAUTH2_SESSION_MAX_VALUE);
         return OAUTH2_DENIED;
     }
+    /* The record the last request of this session opened: done. */
+    if (oauth2_session_memo_get(ctx, ring, s, val, len) == OAUTH2_OK)
+        return OAUTH2_OK;
     st = oauth2_crypto_open(ctx, ring, s->secret, sizeof(s->secret),
                             SESSION_INFO, s->store_key, strlen(s->store_key),
                             val, len, &pt, &ptlen);
@@ -312,6 +316,8 @@ oauth2_status_t oauth2_session_open(oauth2_ctx_t *ctx,
         goto end;
     }
     st = from_json(ctx, s, o);
+    if (st == OAUTH2_OK)
+        oauth2_session_memo_put(ctx, ring, s, val, len);
 end:
     json_decref(o);
     return st;

@@ -181,13 +181,31 @@ char *oauth2_random_b64url(oauth2_ctx_t *ctx, size_t nbytes)
     return s;
 }
 
+/*
+ * SHA-256 fetched from the provider once per process: EVP_sha256() makes
+ * OpenSSL 3 resolve the algorithm (a locked lookup) on every EVP_Digest,
+ * 15% of the hash of a bearer token, which keys the verdict cache on every
+ * request. Immutable and shared by all threads; when the fetch failed the
+ * implicit EVP_sha256() path is used instead.
+ */
+static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD *sha256_md;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void oauth2_sha256(const void *data, size_t len,
                    unsigned char out[OAUTH2_SHA256_LEN])
 {
+    const EVP_MD *md = NULL;
     unsigned int n = 0;
 
+    if (CRYPTO_THREAD_run_once(&sha256_once, fetch_sha256) == 1)
+        md = sha256_md;
     /* Only fails on allocation failure inside OpenSSL: never match then. */
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
+    if (EVP_Digest(data, len, out, &n, md ? md : EVP_sha256(), NULL) != 1)
         memset(out, 0, OAUTH2_SHA256_LEN);
 }
 

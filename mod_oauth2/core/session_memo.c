@@ -1,0 +1,199 @@
+/*
+ * session_memo.c - a bounded per-process memo of opened session records.
+ *
+ * Opening a record (AES-256-GCM, then the JSON parse of ~2-3 KB) was about
+ * three quarters of the CPU of a session request (docs/performance.md);
+ * most requests of a session find the very record the previous one opened.
+ * A hit needs the same store key, the same cookie secret (constant-time
+ * compare), the same key ring (SHA-256 digest of the passphrases) and a
+ * byte-identical sealed value: opening is a function of exactly these, so
+ * a hit returns what opening would. The store is still read on every
+ * request (logout, expiry, the inactivity check and a rewritten record all
+ * take effect at once); the memo never answers for a value it did not see
+ * open successfully.
+ *
+ * One slot per hash of the store key (SLOTS of them, newest wins), guarded
+ * by one mutex held only to compare and copy. Entries are malloc'd (the
+ * memo outlives requests), tokens cleansed on eviction. Never logs.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <openssl/crypto.h>
+
+#include "oauth2/util.h"
+#include "session_memo.h"
+
+#define SLOTS 256
+
+typedef struct slot_t {
+    char *store_key; /* NULL: empty */
+    unsigned char secret[OAUTH2_SESSION_RAND_LEN];
+    unsigned char ring[OAUTH2_SHA256_LEN];
+    char *val;
+    size_t len;
+    char *str[6]; /* sub provider sid id_token access_token refresh_token */
+    json_t *claims;
+    apr_time_t expires_at, created, last_access;
+} slot_t;
+
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static slot_t memo[SLOTS];
+static unsigned long memo_hits, memo_misses;
+
+/* SHA-256 of current NUL previous NUL; 0 when memory is short. */
+static int ring_digest(const oauth2_crypto_keyring_t *ring,
+                       unsigned char out[OAUTH2_SHA256_LEN])
+{
+    const char *cur = ring && ring->current ? ring->current : "";
+    const char *prev = ring && ring->previous ? ring->previous : "";
+    size_t a = strlen(cur), b = strlen(prev);
+    unsigned char *buf = OPENSSL_malloc(a + b + 2);
+
+    if (buf == NULL)
+        return 0;
+    memcpy(buf, cur, a + 1);
+    memcpy(buf + a + 1, prev, b + 1);
+    oauth2_sha256(buf, a + b + 2, out);
+    OPENSSL_clear_free(buf, a + b + 2);
+    return 1;
+}
+
+static slot_t *slot_of(const char *key)
+{
+    unsigned long h = 5381;
+
+    while (*key)
+        h = h * 33 + (unsigned char)*key++;
+    return &memo[h % SLOTS];
+}
+
+static void clear_slot(slot_t *e)
+{
+    int i;
+
+    free(e->store_key);
+    free(e->val);
+    for (i = 0; i < 6; i++)
+        if (e->str[i] != NULL)
+            OPENSSL_clear_free(e->str[i], strlen(e->str[i]));
+    json_decref(e->claims);
+    OPENSSL_cleanse(e, sizeof(*e));
+}
+
+static void fields(oauth2_session_t *s, const char **f[6])
+{
+    f[0] = &s->sub;
+    f[1] = &s->provider;
+    f[2] = &s->sid;
+    f[3] = &s->id_token;
+    f[4] = &s->access_token;
+    f[5] = &s->refresh_token;
+}
+
+static int matches(const slot_t *e, const oauth2_session_t *s,
+                   const unsigned char *ring, const char *val, size_t len)
+{
+    return e->store_key != NULL && strcmp(e->store_key, s->store_key) == 0 &&
+           e->len == len &&
+           CRYPTO_memcmp(e->secret, s->secret, sizeof(e->secret)) == 0 &&
+           memcmp(e->ring, ring, sizeof(e->ring)) == 0 &&
+           memcmp(e->val, val, len) == 0;
+}
+
+oauth2_status_t oauth2_session_memo_get(oauth2_ctx_t *ctx,
+                                        const oauth2_crypto_keyring_t *ring,
+                                        oauth2_session_t *s, const char *val,
+                                        size_t len)
+{
+    unsigned char rd[OAUTH2_SHA256_LEN];
+    const char **f[6];
+    json_t *claims = NULL;
+    oauth2_status_t st;
+    slot_t *e;
+    int i, hit;
+
+    if (s->store_key == NULL || val == NULL || !ring_digest(ring, rd))
+        return OAUTH2_NOT_FOUND;
+    e = slot_of(s->store_key);
+    fields(s, f);
+    pthread_mutex_lock(&memo_mu);
+    hit = matches(e, s, rd, val, len) &&
+          (claims = json_deep_copy(e->claims)) != NULL;
+    if (hit) {
+        for (i = 0; i < 6; i++)
+            *f[i] = e->str[i] ? apr_pstrdup(ctx->pool, e->str[i]) : NULL;
+        s->expires_at = e->expires_at;
+        s->created = e->created;
+        s->last_access = e->last_access;
+        memo_hits++;
+    }
+    else
+        memo_misses++;
+    pthread_mutex_unlock(&memo_mu);
+    if (!hit)
+        return OAUTH2_NOT_FOUND;
+    st = oauth2_session_set_claims(ctx, s, claims);
+    json_decref(claims); /* set_claims took its own reference */
+    return st == OAUTH2_OK ? OAUTH2_OK : OAUTH2_NOT_FOUND;
+}
+
+/* Build the entry outside the lock; 0 when memory is short. */
+static int fill(slot_t *n, const oauth2_session_t *s, const char *val,
+                size_t len)
+{
+    const char *src[6] = {s->sub,      s->provider,     s->sid,
+                          s->id_token, s->access_token, s->refresh_token};
+    int i;
+
+    n->store_key = strdup(s->store_key);
+    n->val = malloc(len + 1);
+    n->claims = json_deep_copy(s->claims);
+    if (n->store_key == NULL || n->val == NULL || n->claims == NULL)
+        return 0;
+    memcpy(n->val, val, len);
+    n->val[len] = '\0';
+    n->len = len;
+    for (i = 0; i < 6; i++)
+        if (src[i] != NULL && (n->str[i] = strdup(src[i])) == NULL)
+            return 0;
+    memcpy(n->secret, s->secret, sizeof(n->secret));
+    n->expires_at = s->expires_at;
+    n->created = s->created;
+    n->last_access = s->last_access;
+    return 1;
+}
+
+void oauth2_session_memo_put(oauth2_ctx_t *ctx,
+                             const oauth2_crypto_keyring_t *ring,
+                             const oauth2_session_t *s, const char *val,
+                             size_t len)
+{
+    slot_t n, old;
+    slot_t *e;
+
+    (void)ctx;
+    if (s->store_key == NULL || val == NULL || s->claims == NULL)
+        return;
+    memset(&n, 0, sizeof(n));
+    if (!fill(&n, s, val, len) || !ring_digest(ring, n.ring)) {
+        clear_slot(&n);
+        return;
+    }
+    e = slot_of(s->store_key);
+    pthread_mutex_lock(&memo_mu);
+    old = *e;
+    *e = n;
+    pthread_mutex_unlock(&memo_mu);
+    clear_slot(&old);
+}
+
+void oauth2_session_memo_stats(unsigned long *hits, unsigned long *misses)
+{
+    pthread_mutex_lock(&memo_mu);
+    *hits = memo_hits;
+    *misses = memo_misses;
+    pthread_mutex_unlock(&memo_mu);
+}

@@ -1,0 +1,92 @@
+"""test_session_roundtrips.py - the session page costs at most one Redis
+command per request (issue #8: one round trip), counted with INFO
+commandstats on a private redis-server; and the bench script's guard checks
+agree with the module (a tampered session cookie is refused). Counts
+commands, never times anything."""
+import re
+
+import pytest
+import requests
+
+import harness
+
+PASS = "0123456789abcdef0123456789abcdef"
+
+
+def commands(redis):
+    """Commands the server processed, minus INFO/CLIENT sent by the test."""
+    out = redis.cli("INFO", "commandstats")
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"cmdstat_(\w+):calls=(\d+)", out)
+            if m.group(1) not in ("info", "client")}
+
+
+@pytest.fixture
+def redis():
+    r = harness.Redis().start()
+    yield r
+    r.stop()
+    r.cleanup()
+
+
+def start(apache_factory, mock, redis, timeout=""):
+    disc = mock.url + "/.well-known/openid-configuration"
+    a = apache_factory(f"""
+OAuth2Passphrase "{PASS}"
+OAuth2SessionStore {redis.url}
+OAuth2CookieSecure Off
+{timeout}
+OAuth2Provider mock discovery={disc} client_id=demo-client \\
+    client_secret=demo-secret scope="openid email profile"
+OAuth2RedirectURI /oauth2/callback
+<Location /app>
+    AuthType oauth2
+    OAuth2Login mock
+    Require valid-user
+</Location>
+""")
+    a.write_file("htdocs/app/index.html", "<h1>app</h1>\n")
+    return a.start()
+
+
+def signed_in(a):
+    s = requests.Session()
+    r = s.get(a.url + "/app/index.html", timeout=20)
+    assert r.status_code == 200, r.text
+    assert s.cookies.get("oauth2_session")
+    return s
+
+
+def test_one_redis_command_per_session_request(apache_factory,
+                                               mock_provider, redis):
+    a = start(apache_factory, mock_provider, redis)
+    s = signed_in(a)
+    before = commands(redis)
+    n = 40
+    for _ in range(n):
+        assert s.get(a.url + "/app/index.html",
+                     timeout=10).status_code == 200
+    after = commands(redis)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    delta = {k: v for k, v in delta.items() if v}
+    # One GET each; the sliding window is written at most every 1/8 of
+    # the inactivity timeout (default 1 h: not within this test).
+    assert sum(delta.values()) <= n, delta
+    assert delta.get("get", 0) == n, delta
+
+
+def test_refused_cookie_costs_one_command_and_no_write(apache_factory,
+                                                       mock_provider, redis):
+    a = start(apache_factory, mock_provider, redis)
+    s = signed_in(a)
+    c = s.cookies.get("oauth2_session")
+    bad = c[:-2] + ("A" if c[-2] != "A" else "B") + c[-1]
+    before = commands(redis)
+    r = requests.get(a.url + "/app/index.html", allow_redirects=False,
+                     cookies={"oauth2_session": bad}, timeout=10)
+    assert r.status_code in (302, 401)
+    after = commands(redis)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    delta = {k: v for k, v in delta.items() if v}
+    # The lookup only: a refused cookie never writes or deletes anything.
+    assert delta == {"get": 1}, delta

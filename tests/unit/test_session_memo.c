@@ -1,0 +1,172 @@
+/*
+ * test_session_memo.c - the per-process memo behind oauth2_session_open: a
+ * second open of the same record is a hit with identical results, and
+ * nothing but exactly the record it saw opened (same store key, cookie
+ * secret, key ring, sealed bytes) is ever answered from it.
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "helpers.h"
+#include "oauth2/session.h"
+#include "../../mod_oauth2/core/session_memo.h"
+
+static const oauth2_crypto_keyring_t ring = {"memo test passphrase 0001", NULL};
+
+static oauth2_session_t *full(th_fixture_t *f)
+{
+    oauth2_session_t *s = NULL;
+    json_t *claims =
+        json_pack("{s:s, s:[s,s]}", "email", "a@b.example", "groups", "x", "y");
+
+    assert_int_equal(oauth2_session_new(&f->ctx, "ns", &s), OAUTH2_OK);
+    s->sub = "user-1";
+    s->provider = "google";
+    s->access_token = "access-token-value";
+    s->refresh_token = NULL;
+    s->expires_at = f->ctx.now + apr_time_from_sec(3600);
+    assert_int_equal(oauth2_session_set_claims(&f->ctx, s, claims), OAUTH2_OK);
+    json_decref(claims);
+    return s;
+}
+
+static oauth2_session_t *reader(th_fixture_t *f, const oauth2_session_t *a)
+{
+    oauth2_session_t *p = NULL;
+
+    assert_int_equal(
+        oauth2_session_parse_cookie(
+            &f->ctx, "ns", oauth2_session_cookie_value(&f->ctx, a), &p),
+        OAUTH2_OK);
+    return p;
+}
+
+static void hits(unsigned long *h)
+{
+    unsigned long m;
+
+    oauth2_session_memo_stats(h, &m);
+}
+
+static void second_open_is_a_hit_with_equal_fields(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f), *p, *q;
+    unsigned long h0, h1, h2;
+    char *val;
+    size_t len;
+
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
+                     OAUTH2_OK);
+    hits(&h0);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_OK);
+    hits(&h1);
+    assert_int_equal(h1, h0); /* first time: opened for real */
+    q = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, q, val, len),
+                     OAUTH2_OK);
+    hits(&h2);
+    assert_int_equal(h2, h1 + 1);
+    assert_string_equal(q->sub, "user-1");
+    assert_string_equal(q->provider, "google");
+    assert_null(q->sid);
+    assert_null(q->refresh_token);
+    assert_string_equal(q->access_token, "access-token-value");
+    assert_int_equal(q->expires_at, p->expires_at);
+    assert_int_equal(q->created, p->created);
+    assert_int_equal(q->last_access, p->last_access);
+    assert_true(json_equal(q->claims, p->claims));
+    /* The request owns a copy: changing it leaves the memo alone. */
+    json_object_set_new(q->claims, "email", json_string("evil@x"));
+    q = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, q, val, len),
+                     OAUTH2_OK);
+    assert_string_equal(json_string_value(json_object_get(q->claims, "email")),
+                        "a@b.example");
+}
+
+static void memo_never_answers_for_another_record(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f), *p, *other = full(f);
+    oauth2_crypto_keyring_t wrong = {"another passphrase 000001", NULL};
+    char *val, *bad;
+    size_t len;
+
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
+                     OAUTH2_OK);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_OK); /* now memoised */
+    /* Same id, wrong secret (e.g. the id from a store dump). */
+    p = reader(f, a);
+    p->secret[31] ^= 1;
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_DENIED);
+    assert_non_null(strstr(f->ctx.err.text, "does not authenticate"));
+    /* Same cookie, another key ring (passphrase changed). */
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &wrong, p, val, len),
+                     OAUTH2_DENIED);
+    /* Same cookie, one byte of the stored value changed. */
+    bad = apr_pstrdup(f->ctx.pool, val);
+    bad[len - 5] = bad[len - 5] == 'A' ? 'B' : 'A';
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, bad, len),
+                     OAUTH2_DENIED);
+    /* Same value under another session's key, with the right secret. */
+    p = reader(f, other);
+    memcpy(p->secret, a->secret, sizeof(p->secret));
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_DENIED);
+    /* A prefix of the value. */
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len - 4),
+                     OAUTH2_DENIED);
+    /* And the genuine one still opens. */
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_OK);
+}
+
+static void rewritten_record_replaces_the_memo(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f), *p;
+    char *v1, *v2;
+    size_t l1, l2;
+
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &v1, &l1),
+                     OAUTH2_OK);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, v1, l1), OAUTH2_OK);
+    a->last_access += apr_time_from_sec(600);
+    a->access_token = "rotated-token";
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &v2, &l2),
+                     OAUTH2_OK);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, v2, l2), OAUTH2_OK);
+    assert_string_equal(p->access_token, "rotated-token");
+    assert_int_equal(p->last_access, a->last_access);
+    /* The old value still opens (it is authentic), never as the new one. */
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, v1, l1), OAUTH2_OK);
+    assert_string_equal(p->access_token, "access-token-value");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(second_open_is_a_hit_with_equal_fields,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(memo_never_answers_for_another_record,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(rewritten_record_replaces_the_memo,
+                                        th_setup, th_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
