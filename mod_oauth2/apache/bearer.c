@@ -16,6 +16,7 @@
 #include <mod_auth.h>
 
 #include "oauth2_apache.h"
+#include "oauth2/crypto.h"
 #include "oauth2/verify.h"
 
 #define AUTH_TYPE "oauth2-bearer"
@@ -158,16 +159,14 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
 }
 
 /*
- * The virtual host's session store (Redis), used to share introspection
- * verdicts across processes and nodes. The relying-party code owns the
- * per-vhost store (oauth2_ap_rp_store in apache/session.c on the `rp`
- * branch); until the two are merged this returns NULL and verdicts stay
- * per process. Merge step: return oauth2_ap_rp_store(r);
+ * The virtual host's session store (OAuth2SessionStore, e.g. Redis), to
+ * share introspection verdicts across processes and nodes. Called by the
+ * core only when an opaque token missed the per-process cache, so JWTs and
+ * cache hits never take the store registry's lock. NULL: not configured.
  */
-static struct oauth2_store_t *shared_store(request_rec *r)
+static struct oauth2_store_t *shared_store(void *r)
 {
-    (void)r;
-    return NULL;
+    return oauth2_ap_rp_store(r);
 }
 
 /* ---- authentication ---------------------------------------------------- */
@@ -233,6 +232,11 @@ static int map_status(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t st,
 static int authenticate(request_rec *r)
 {
     const oauth2_ap_dir_cfg_t *d = oauth2_ap_dir_cfg(r);
+    const oauth2_ap_srv_cfg_t *sc = oauth2_ap_srv_cfg(r->server);
+    /* Verdicts in the store are sealed with the passphrase. */
+    oauth2_crypto_keyring_t ring = {oauth2_ap_passphrase(sc),
+                                    oauth2_ap_passphrase_previous(sc)};
+    oauth2_verify_shared_t sh = {shared_store, NULL, &ring};
     oauth2_ap_backend_cfg_t bc;
     oauth2_principal_t *p = NULL;
     oauth2_ctx_t *ctx;
@@ -263,9 +267,10 @@ static int authenticate(request_rec *r)
         return rc;
     }
     ctx = oauth2_ap_request_ctx(r);
-    st = oauth2_verify_token_shared(
+    sh.baton = r;
+    st = oauth2_verify_token_ex(
         ctx, (oauth2_verifier_t *const *)d->bearer_verifiers->elts,
-        d->bearer_verifiers->nelts, tok, shared_store(r), &p);
+        d->bearer_verifiers->nelts, tok, ring.current ? &sh : NULL, &p);
     rc = map_status(r, ctx, st, tok);
     if (rc == OK) {
         r->ap_auth_type = (char *)AUTH_TYPE;

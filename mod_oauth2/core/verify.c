@@ -464,7 +464,12 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
                                     oauth2_verifier_t *const *vs, int n,
                                     const char *token, oauth2_principal_t **out)
 {
-    return oauth2_verify_token_shared(ctx, vs, n, token, NULL, out);
+    return oauth2_verify_token_ex(ctx, vs, n, token, NULL, out);
+}
+
+static struct oauth2_store_t *given_store(void *baton)
+{
+    return baton;
 }
 
 oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
@@ -473,10 +478,52 @@ oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
                                            struct oauth2_store_t *shared,
                                            oauth2_principal_t **out)
 {
-    const char *hash;
-    json_t *claims;
+    oauth2_verify_shared_t sh = {given_store, shared, NULL};
+
+    return oauth2_verify_token_ex(ctx, vs, n, token, shared ? &sh : NULL, out);
+}
+
+/*
+ * Opaque tokens (and JWTs no JWKS verifier claims) through the
+ * introspection verifiers in order. The shared store is looked up here,
+ * once, and only if some verifier introspects.
+ */
+static oauth2_status_t by_introspection(oauth2_ctx_t *ctx,
+                                        oauth2_verifier_t *const *vs, int n,
+                                        const char *token, const char *hash,
+                                        const oauth2_verify_shared_t *sh,
+                                        oauth2_principal_t **out)
+{
+    struct oauth2_store_t *store = NULL;
     oauth2_status_t st, res = OAUTH2_NOT_FOUND;
-    int i;
+    int i, looked = 0;
+    json_t *claims;
+
+    for (i = 0; i < n; i++) {
+        if (vs[i]->opts.source != OAUTH2_VERIFY_INTROSPECT)
+            continue;
+        if (!looked && sh != NULL && sh->store != NULL)
+            store = sh->store(sh->baton);
+        looked = 1;
+        st = oauth2_introspect_token(ctx, vs[i], token, hash, store, sh,
+                                     &claims);
+        if (st == OAUTH2_OK) {
+            *out = principal(ctx, claims, token);
+            return OAUTH2_OK;
+        }
+        res = res == OAUTH2_NOT_FOUND ? st : worse(res, st);
+    }
+    return res;
+}
+
+oauth2_status_t oauth2_verify_token_ex(oauth2_ctx_t *ctx,
+                                       oauth2_verifier_t *const *vs, int n,
+                                       const char *token,
+                                       const oauth2_verify_shared_t *shared,
+                                       oauth2_principal_t **out)
+{
+    const char *hash;
+    oauth2_status_t st, res;
 
     if (token == NULL || !token_syntax_ok(token)) {
         oauth2_err_set(ctx, "malformed token");
@@ -488,16 +535,7 @@ oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
     if (dots(token) == 2 &&
         (res = by_jwt(ctx, vs, n, token, hash, out)) != OAUTH2_NOT_FOUND)
         return res;
-    for (i = 0; i < n; i++) {
-        if (vs[i]->opts.source != OAUTH2_VERIFY_INTROSPECT)
-            continue;
-        st = oauth2_introspect_token(ctx, vs[i], token, hash, shared, &claims);
-        if (st == OAUTH2_OK) {
-            *out = principal(ctx, claims, token);
-            return OAUTH2_OK;
-        }
-        res = res == OAUTH2_NOT_FOUND ? st : worse(res, st);
-    }
+    res = by_introspection(ctx, vs, n, token, hash, shared, out);
     if (res == OAUTH2_NOT_FOUND) {
         oauth2_err_set(ctx, "no verifier accepts this token (issuer unknown)");
         res = OAUTH2_DENIED;

@@ -26,6 +26,7 @@ struct oauth2_verifier_t {
     apr_time_t fresh_until;     /* the cached set needs no refetch before */
     apr_time_t next_try;        /* no fetch before (failure / kid backoff) */
     apr_time_t last_kid_fetch;  /* unknown-kid refetches: one per interval */
+    int shared_down;            /* the shared store failed; logged once */
     oauth2_verify_stats_t stats;
 };
 
@@ -66,12 +67,13 @@ void oauth2_verifier_count(oauth2_verifier_t *v, unsigned long *counter);
 /*
  * RFC 7662 introspection of `token` with verifier `v` (source INTROSPECT),
  * after the per-process cache missed: the shared store's verdict (if
- * `shared`), then the endpoint; verdicts go to both caches. OK with the
- * response claims (owned by ctx->pool via a cleanup).
+ * `store` is not NULL), then the endpoint; verdicts go to both caches. OK
+ * with the response claims (owned by ctx->pool via a cleanup).
  */
 oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                         const char *token, const char *hash_hex,
-                                        struct oauth2_store_t *shared,
+                                        struct oauth2_store_t *store,
+                                        const oauth2_verify_shared_t *shared,
                                         json_t **claims);
 
 #endif /* OAUTH2_VERIFY_INT_H */
