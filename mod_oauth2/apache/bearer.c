@@ -102,29 +102,35 @@ static void challenge(request_rec *r, const char *error, const char *desc,
 
 /* ---- token extraction (RFC 6750 section 2) ----------------------------- */
 
-/* The access_token query parameter, decoded, or NULL. */
+/*
+ * The access_token query parameter, decoded, or NULL; "" when it is
+ * undecodable or given more than once (ambiguous: refused, never picked).
+ */
 static const char *query_token(request_rec *r)
 {
-    const char *a = r->args, *p;
+    const char *a = r->args, *p, *found = NULL;
     char *tok;
 
     for (p = a; p != NULL && *p;
          p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (strncmp(p, "access_token=", 13) == 0) {
-            tok = apr_pstrndup(r->pool, p + 13, strcspn(p + 13, "&"));
-            if (ap_unescape_urlencoded(tok) != OK)
-                return "";
-            return tok;
-        }
+        if (strncmp(p, "access_token=", 13) != 0)
+            continue;
+        if (found != NULL)
+            return "";
+        tok = apr_pstrndup(r->pool, p + 13, strcspn(p + 13, "&"));
+        if (ap_unescape_urlencoded(tok) != OK)
+            return "";
+        found = tok;
     }
-    return NULL;
+    return found;
 }
 
 /*
  * The bearer token of `r` into *tok: OK; DECLINED when none was sent (or
  * another scheme); HTTP_BAD_REQUEST for an Authorization header that is
- * not exactly one Bearer credential; HTTP_UNAUTHORIZED for one that cannot
- * be a token.
+ * not exactly one Bearer credential, or for a token sent by two methods
+ * (RFC 6750 section 2) when query tokens are on; HTTP_UNAUTHORIZED for one
+ * that cannot be a token. With query tokens off the parameter is ignored.
  */
 static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
                    const char **tok)
@@ -133,12 +139,12 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
     size_t n;
 
     if (h == NULL) {
-        if (d->bearer_query_token == 1 && (t = query_token(r)) != NULL &&
-            *t != '\0') {
-            *tok = t;
-            return OK;
-        }
-        return DECLINED;
+        if (d->bearer_query_token != 1 || (t = query_token(r)) == NULL)
+            return DECLINED;
+        if (*t == '\0')
+            return HTTP_BAD_REQUEST;
+        *tok = t;
+        return OK;
     }
     if (strlen(h) > MAX_AUTHZ_LEN)
         return HTTP_UNAUTHORIZED;
@@ -154,6 +160,8 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
     n = strcspn(t, " \t,");
     if (n == 0 || t[n + strspn(t + n, " \t")] != '\0')
         return HTTP_BAD_REQUEST; /* no token, or several credentials */
+    if (d->bearer_query_token == 1 && query_token(r) != NULL)
+        return HTTP_BAD_REQUEST; /* header and query: one method only */
     *tok = apr_pstrndup(r->pool, t, n);
     return OK;
 }
