@@ -66,7 +66,7 @@ static oauth2_status_t call(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     oauth2_http_response_t resp;
 
     build_request(ctx, v, token, &req);
-    oauth2_verifier_count(v, &v->stats.introspections);
+    oauth2_verifier_count(v, &v->n_intro);
     if (oauth2_http_send(oauth2_verifier_http(v), ctx, &req, &resp) !=
         OAUTH2_OK)
         return OAUTH2_UNAVAILABLE;

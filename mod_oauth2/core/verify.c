@@ -29,19 +29,21 @@
 
 /* ==== helpers shared with introspect.c ================================= */
 
-void oauth2_verifier_count(oauth2_verifier_t *v, unsigned long *counter)
+void oauth2_verifier_count(oauth2_verifier_t *v, volatile apr_uint32_t *counter)
 {
-    apr_thread_mutex_lock(v->mu);
-    (*counter)++;
-    apr_thread_mutex_unlock(v->mu);
+    (void)v;
+    apr_atomic_inc32(counter);
 }
 
 void oauth2_verifier_stats(const oauth2_verifier_t *v,
                            oauth2_verify_stats_t *out)
 {
-    apr_thread_mutex_lock(v->mu);
-    *out = v->stats;
-    apr_thread_mutex_unlock(v->mu);
+    oauth2_verifier_t *w = (oauth2_verifier_t *)v; /* reads only */
+
+    out->sig_checks = apr_atomic_read32(&w->n_sig);
+    out->jwks_fetches = apr_atomic_read32(&w->n_jwks);
+    out->introspections = apr_atomic_read32(&w->n_intro);
+    out->cache_hits = apr_atomic_read32(&w->n_hits);
 }
 
 oauth2_http_t *oauth2_verifier_http(oauth2_verifier_t *v)
@@ -143,7 +145,7 @@ static oauth2_status_t sig_check(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                  const oauth2_jwks_t *keys,
                                  const oauth2_jws_t *j)
 {
-    oauth2_verifier_count(v, &v->stats.sig_checks);
+    oauth2_verifier_count(v, &v->n_sig);
     return oauth2_jws_verify(ctx, j, keys, v->alg_mask);
 }
 
@@ -201,7 +203,7 @@ static oauth2_status_t keys_fetch(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     req.method = "GET";
     req.url = v->opts.location;
     req.max_response = OAUTH2_JWKS_MAX_BYTES;
-    v->stats.jwks_fetches++;
+    oauth2_verifier_count(v, &v->n_jwks);
     st = oauth2_http_send(oauth2_verifier_http(v), ctx, &req, &resp);
     if (st != OAUTH2_OK)
         return OAUTH2_UNAVAILABLE;
@@ -308,7 +310,7 @@ oauth2_status_t oauth2_verdict_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
 {
     if (oauth2_cache_get_object(ctx, v->tokens, key, (void **)out) != OAUTH2_OK)
         return OAUTH2_NOT_FOUND;
-    oauth2_verifier_count(v, &v->stats.cache_hits);
+    oauth2_verifier_count(v, &v->n_hits);
     return OAUTH2_OK;
 }
 
