@@ -92,7 +92,8 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
 /*
  * oauth2_verify_token with a shared store (the session store, e.g. Redis)
  * for introspection verdicts, so processes and nodes share them; NULL
- * keeps them per process only. Store failures are cache misses.
+ * keeps them per process only. Values are stored in clear: see
+ * oauth2_verify_token_ex for sealed values. Store failures are misses.
  */
 struct oauth2_store_t;
 oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
@@ -100,6 +101,32 @@ oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
                                            int n, const char *token,
                                            struct oauth2_store_t *shared,
                                            oauth2_principal_t **out);
+
+/*
+ * Where introspection verdicts are shared. `store` is called only when an
+ * opaque token missed the per-process cache and is about to be
+ * introspected, so JWTs and cache hits never touch the store (nor take
+ * whatever lock finding it costs); it may return NULL (nothing shared).
+ * With `ring` set, values are sealed (AES-256-GCM under a key derived from
+ * the passphrase, the store key as AAD): whoever can write the store
+ * cannot forge a verdict, and a dump shows no claims. NULL ring: clear.
+ */
+typedef struct oauth2_verify_shared_t {
+    struct oauth2_store_t *(*store)(void *baton);
+    void *baton;
+    const struct oauth2_crypto_keyring_t *ring;
+} oauth2_verify_shared_t;
+
+/*
+ * oauth2_verify_token with verdicts shared as `shared` says (NULL: per
+ * process only). A store that is down is a miss: the endpoint decides,
+ * and the verifier logs the outage once (until the store answers again).
+ */
+oauth2_status_t oauth2_verify_token_ex(oauth2_ctx_t *ctx,
+                                       oauth2_verifier_t *const *verifiers,
+                                       int n, const char *token,
+                                       const oauth2_verify_shared_t *shared,
+                                       oauth2_principal_t **out);
 
 /* Counters for tests and metrics (per verifier, this process). */
 typedef struct oauth2_verify_stats_t {

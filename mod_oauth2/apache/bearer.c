@@ -16,6 +16,7 @@
 #include <mod_auth.h>
 
 #include "oauth2_apache.h"
+#include "oauth2/crypto.h"
 #include "oauth2/reqparse.h"
 #include "oauth2/verify.h"
 
@@ -102,29 +103,35 @@ static void challenge(request_rec *r, const char *error, const char *desc,
 
 /* ---- token extraction (RFC 6750 section 2) ----------------------------- */
 
-/* The access_token query parameter, decoded, or NULL. */
+/*
+ * The access_token query parameter, decoded, or NULL; "" when it is
+ * undecodable or given more than once (ambiguous: refused, never picked).
+ */
 static const char *query_token(request_rec *r)
 {
-    const char *a = r->args, *p;
+    const char *a = r->args, *p, *found = NULL;
     char *tok;
 
     for (p = a; p != NULL && *p;
          p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (strncmp(p, "access_token=", 13) == 0) {
-            tok = apr_pstrndup(r->pool, p + 13, strcspn(p + 13, "&"));
-            if (ap_unescape_urlencoded(tok) != OK)
-                return "";
-            return tok;
-        }
+        if (strncmp(p, "access_token=", 13) != 0)
+            continue;
+        if (found != NULL)
+            return "";
+        tok = apr_pstrndup(r->pool, p + 13, strcspn(p + 13, "&"));
+        if (ap_unescape_urlencoded(tok) != OK)
+            return "";
+        found = tok;
     }
-    return NULL;
+    return found;
 }
 
 /*
  * The bearer token of `r` into *tok: OK; DECLINED when none was sent (or
  * another scheme); HTTP_BAD_REQUEST for an Authorization header that is
- * not exactly one Bearer credential; HTTP_UNAUTHORIZED for one that cannot
- * be a token.
+ * not exactly one Bearer credential, or for a token sent by two methods
+ * (RFC 6750 section 2) when query tokens are on; HTTP_UNAUTHORIZED for one
+ * that cannot be a token. With query tokens off the parameter is ignored.
  */
 static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
                    const char **tok)
@@ -134,33 +141,35 @@ static int extract(request_rec *r, const oauth2_ap_dir_cfg_t *d,
     oauth2_status_t st;
 
     if (h == NULL) {
-        if (d->bearer_query_token == 1 && (t = query_token(r)) != NULL &&
-            *t != '\0') {
-            *tok = t;
-            return OK;
-        }
-        return DECLINED;
+        if (d->bearer_query_token != 1 || (t = query_token(r)) == NULL)
+            return DECLINED;
+        if (*t == '\0')
+            return HTTP_BAD_REQUEST;
+        *tok = t;
+        return OK;
     }
     if (strlen(h) > MAX_AUTHZ_LEN)
         return HTTP_UNAUTHORIZED;
     oauth2_ctx_init(&c, r->pool, NULL, 0); /* parse only: no log, no clock */
     st = oauth2_bearer_parse(&c, h, tok);
-    return st == OAUTH2_OK          ? OK
-           : st == OAUTH2_NOT_FOUND ? DECLINED
-                                    : HTTP_BAD_REQUEST;
+    if (st == OAUTH2_NOT_FOUND)
+        return DECLINED;
+    if (st != OAUTH2_OK)
+        return HTTP_BAD_REQUEST;
+    if (d->bearer_query_token == 1 && query_token(r) != NULL)
+        return HTTP_BAD_REQUEST; /* header and query: one method only */
+    return OK;
 }
 
 /*
- * The virtual host's session store (Redis), used to share introspection
- * verdicts across processes and nodes. The relying-party code owns the
- * per-vhost store (oauth2_ap_rp_store in apache/session.c on the `rp`
- * branch); until the two are merged this returns NULL and verdicts stay
- * per process. Merge step: return oauth2_ap_rp_store(r);
+ * The virtual host's session store (OAuth2SessionStore, e.g. Redis), to
+ * share introspection verdicts across processes and nodes. Called by the
+ * core only when an opaque token missed the per-process cache, so JWTs and
+ * cache hits never take the store registry's lock. NULL: not configured.
  */
-static struct oauth2_store_t *shared_store(request_rec *r)
+static struct oauth2_store_t *shared_store(void *r)
 {
-    (void)r;
-    return NULL;
+    return oauth2_ap_rp_store(r);
 }
 
 /* ---- authentication ---------------------------------------------------- */
@@ -237,6 +246,11 @@ static int map_status(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t st,
 static int authenticate(request_rec *r)
 {
     const oauth2_ap_dir_cfg_t *d = oauth2_ap_dir_cfg(r);
+    const oauth2_ap_srv_cfg_t *sc = oauth2_ap_srv_cfg(r->server);
+    /* Verdicts in the store are sealed with the passphrase. */
+    oauth2_crypto_keyring_t ring = {oauth2_ap_passphrase(sc),
+                                    oauth2_ap_passphrase_previous(sc)};
+    oauth2_verify_shared_t sh = {shared_store, NULL, &ring};
     oauth2_ap_backend_cfg_t bc;
     oauth2_principal_t *p = NULL;
     oauth2_ctx_t *ctx;
@@ -267,9 +281,10 @@ static int authenticate(request_rec *r)
         return rc;
     }
     ctx = oauth2_ap_request_ctx(r);
-    st = oauth2_verify_token_shared(
+    sh.baton = r;
+    st = oauth2_verify_token_ex(
         ctx, (oauth2_verifier_t *const *)d->bearer_verifiers->elts,
-        d->bearer_verifiers->nelts, tok, shared_store(r), &p);
+        d->bearer_verifiers->nelts, tok, ring.current ? &sh : NULL, &p);
     rc = map_status(r, ctx, st, tok);
     if (rc == OK) {
         r->ap_auth_type = (char *)AUTH_TYPE;

@@ -147,6 +147,9 @@ typedef struct oauth2_ap_rp_srv_t {
     const char *redirect_uri; /* OAuth2RedirectURI: path or absolute URL */
     const char *logout_uri;   /* OAuth2LogoutURI: path */
     apr_array_header_t *return_allow; /* OAuth2ReturnAllow origins */
+    /* OAuth2Login lines of this host's sections, checked at configtest
+       (of oauth2_ap_rp_login_use_t; this host's own, never merged) */
+    apr_array_header_t *logins;
 } oauth2_ap_rp_srv_t;
 
 /* Directory-level rp settings. */

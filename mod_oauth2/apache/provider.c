@@ -30,6 +30,7 @@ void *oauth2_ap_rp_srv_create(apr_pool_t *p)
     c->redirect_uri = NULL; /* unset */
     c->logout_uri = NULL;   /* unset */
     c->return_allow = NULL; /* unset */
+    c->logins = NULL;       /* none seen */
     return c;
 }
 
@@ -45,6 +46,8 @@ void *oauth2_ap_rp_srv_merge(apr_pool_t *p, void *basev, void *addv)
     c->logout_uri = add->logout_uri ? add->logout_uri : base->logout_uri;
     c->return_allow =
         add->return_allow ? add->return_allow : base->return_allow;
+    /* Each host checks its own lines: the base's were checked on it. */
+    c->logins = add->logins;
     return c;
 }
 
@@ -293,13 +296,56 @@ const char *oauth2_ap_rp_cmd_provider(cmd_parms *cmd, void *dc, int argc,
 
 /* ---- the small directives --------------------------------------------- */
 
+/* Where an OAuth2Login line was, for the configtest check. */
+typedef struct login_use_t {
+    const char *name;
+    const char *file;
+    int line;
+} login_use_t;
+
 const char *oauth2_ap_rp_cmd_login(cmd_parms *cmd, void *dc, const char *v)
 {
     oauth2_ap_rp_dir_t *d = oauth2_ap_rp_dir_of(dc);
+    oauth2_ap_rp_srv_t *c = oauth2_ap_rp_srv_get(cmd->server);
+    login_use_t *u;
 
-    (void)cmd;
     d->login = v;
+    /*
+     * Remember main-config lines (not .htaccess, parsed per request in a
+     * request pool) so check_config can refuse a name no provider has.
+     */
+    if (cmd->pool != cmd->server->process->pconf || cmd->directive == NULL)
+        return NULL;
+    if (c->logins == NULL)
+        c->logins = apr_array_make(cmd->pool, 2, sizeof(login_use_t));
+    u = apr_array_push(c->logins);
+    u->name = v;
+    u->file = cmd->directive->filename;
+    u->line = cmd->directive->line_num;
     return NULL;
+}
+
+/*
+ * Every OAuth2Login of host `s` names a provider `s` knows (its own or the
+ * main server's). 0 when fine, else logged and -1.
+ */
+static int check_logins(server_rec *s, const oauth2_ap_rp_srv_t *c)
+{
+    int i;
+
+    for (i = 0; c->logins != NULL && i < c->logins->nelts; i++) {
+        const login_use_t *u = &APR_ARRAY_IDX(c->logins, i, login_use_t);
+
+        if (apr_hash_get(c->providers, u->name, APR_HASH_KEY_STRING) != NULL)
+            continue;
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     OAUTH2_LOGNO(00712) "%s:%d: OAuth2Login %s names no "
+                                         "OAuth2Provider of this host",
+                     u->file ? u->file : "?", u->line,
+                     ap_escape_logitem(s->process->pconf, u->name));
+        return -1;
+    }
+    return 0;
 }
 
 const char *oauth2_ap_rp_cmd_token_header(cmd_parms *cmd, void *dc,
@@ -390,8 +436,8 @@ const char *oauth2_ap_rp_cmd_return_allow(cmd_parms *cmd, void *dc,
 }
 
 /*
- * Across directives, per server: every OAuth2Login names a provider (checked
- * per request too, since <Location> sections are not walked here), and a
+ * Across directives, per server: every OAuth2Login line names a provider
+ * (recorded as the lines were read; per request too, for .htaccess), and a
  * server with providers has an OAuth2RedirectURI.
  */
 int oauth2_ap_rp_check_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -404,6 +450,8 @@ int oauth2_ap_rp_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         oauth2_ap_rp_srv_t *c = oauth2_ap_rp_srv_get(s);
         const oauth2_ap_srv_cfg_t *sc = oauth2_ap_srv_cfg(s);
 
+        if (check_logins(s, c) != 0)
+            return !OK;
         if (apr_hash_count(c->providers) == 0)
             continue;
         if (c->redirect_uri == NULL) {

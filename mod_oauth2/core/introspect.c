@@ -12,6 +12,7 @@
 
 #include <apr_strings.h>
 
+#include "oauth2/crypto.h"
 #include "oauth2/introspect.h"
 #include "oauth2/log.h"
 #include "oauth2/store.h"
@@ -65,7 +66,7 @@ static oauth2_status_t call(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     oauth2_http_response_t resp;
 
     build_request(ctx, v, token, &req);
-    oauth2_verifier_count(v, &v->stats.introspections);
+    oauth2_verifier_count(v, &v->n_intro);
     if (oauth2_http_send(oauth2_verifier_http(v), ctx, &req, &resp) !=
         OAUTH2_OK)
         return OAUTH2_UNAVAILABLE;
@@ -99,23 +100,103 @@ static apr_time_t keep_until(oauth2_ctx_t *ctx, const oauth2_verifier_t *v,
     return until;
 }
 
+/* ==== the shared store ================================================= */
+
+/* Salt and context of the key that seals shared verdicts. */
+#define SEAL_SALT "mod_oauth2 shared verdict"
+#define SEAL_INFO "oauth2 introspection verdict v1"
+
+/*
+ * Track the store's health per verifier so an outage is logged once, when
+ * it starts, and once more when the store answers again.
+ */
+static void shared_health(oauth2_ctx_t *ctx, oauth2_verifier_t *v, int down,
+                          const char *why)
+{
+    int was;
+
+    apr_thread_mutex_lock(v->mu);
+    was = v->shared_down;
+    v->shared_down = down;
+    apr_thread_mutex_unlock(v->mu);
+    if (down && !was)
+        oauth2_log_warn(ctx,
+                        OAUTH2_LOGNO(00803) "shared verdict store "
+                                            "unavailable (%s): opaque tokens "
+                                            "are introspected directly until "
+                                            "it answers again",
+                        why);
+    else if (!down && was)
+        oauth2_log_notice(ctx, OAUTH2_LOGNO(00804) "shared verdict store "
+                                                   "answers again");
+}
+
+/* The stored form of a verdict: sealed when a keyring is given. */
+static const char *shared_encode(oauth2_ctx_t *ctx,
+                                 const oauth2_verify_shared_t *sh,
+                                 const char *skey, const char *text)
+{
+    char *sealed = NULL;
+
+    if (sh == NULL || sh->ring == NULL)
+        return apr_pstrdup(ctx->pool, text);
+    if (oauth2_crypto_seal(ctx, sh->ring, SEAL_SALT, strlen(SEAL_SALT),
+                           SEAL_INFO, skey, strlen(skey), text, strlen(text),
+                           &sealed) != OAUTH2_OK)
+        return NULL;
+    return sealed;
+}
+
 /* Remember a verdict in the shared store (best effort: a miss later). */
-static void shared_put(oauth2_ctx_t *ctx, oauth2_store_t *shared,
-                       const char *key, const json_t *resp, apr_time_t until)
+static void shared_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
+                       oauth2_store_t *store, const oauth2_verify_shared_t *sh,
+                       const char *skey, const json_t *resp, apr_time_t until)
 {
     char *text;
+    const char *val;
+    oauth2_status_t st;
 
-    if (shared == NULL || until <= ctx->now)
+    if (store == NULL || until <= ctx->now)
         return;
     text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
-    if (oauth2_store_set(ctx, shared, key, text ? text : INACTIVE,
-                         strlen(text ? text : INACTIVE),
-                         until - ctx->now) != OAUTH2_OK)
+    val = shared_encode(ctx, sh, skey, text ? text : INACTIVE);
+    free(text);
+    if (val == NULL)
+        return;
+    st = oauth2_store_set(ctx, store, skey, val, strlen(val), until - ctx->now);
+    if (st == OAUTH2_UNAVAILABLE)
+        shared_health(ctx, v, 1, ctx->err.text);
+    else if (st != OAUTH2_OK)
         oauth2_log_debug(ctx,
                          OAUTH2_LOGNO(00802) "introspection verdict "
                                              "not stored: %s",
                          ctx->err.text);
-    free(text);
+}
+
+/* The verdict object a store value holds, or NULL (foreign, tampered). */
+static json_t *shared_decode(oauth2_ctx_t *ctx,
+                             const oauth2_verify_shared_t *sh, const char *skey,
+                             const char *val, size_t len)
+{
+    unsigned char *pt = NULL;
+    json_t *resp = NULL;
+
+    if (sh != NULL && sh->ring != NULL) {
+        if (oauth2_crypto_open(ctx, sh->ring, SEAL_SALT, strlen(SEAL_SALT),
+                               SEAL_INFO, skey, strlen(skey), val, len, &pt,
+                               &len) != OAUTH2_OK) {
+            oauth2_log_debug(ctx,
+                             OAUTH2_LOGNO(00805) "shared verdict does not "
+                                                 "open (%s); ignored",
+                             ctx->err.text);
+            return NULL;
+        }
+        val = (const char *)pt;
+    }
+    if (oauth2_json_parse_object(ctx, val, len, NULL, &resp) != OAUTH2_OK)
+        return NULL;
+    oauth2_json_pool_own(ctx->pool, resp);
+    return resp;
 }
 
 /*
@@ -124,18 +205,25 @@ static void shared_put(oauth2_ctx_t *ctx, oauth2_store_t *shared,
  * misses: the endpoint decides then).
  */
 static oauth2_status_t shared_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
-                                  oauth2_store_t *shared, const char *skey,
-                                  const char *key, json_t **claims)
+                                  oauth2_store_t *store,
+                                  const oauth2_verify_shared_t *sh,
+                                  const char *skey, const char *key,
+                                  json_t **claims)
 {
     char *val = NULL;
     size_t len = 0;
-    json_t *resp = NULL;
+    json_t *resp;
+    oauth2_status_t st;
 
-    if (shared == NULL ||
-        oauth2_store_get(ctx, shared, skey, &val, &len) != OAUTH2_OK ||
-        oauth2_json_parse_object(ctx, val, len, NULL, &resp) != OAUTH2_OK)
+    if (store == NULL)
         return OAUTH2_NOT_FOUND;
-    oauth2_json_pool_own(ctx->pool, resp);
+    st = oauth2_store_get(ctx, store, skey, &val, &len);
+    shared_health(ctx, v, st == OAUTH2_UNAVAILABLE, ctx->err.text);
+    if (st != OAUTH2_OK ||
+        (resp = shared_decode(ctx, sh, skey, val, len)) == NULL)
+        return OAUTH2_NOT_FOUND;
+    oauth2_log_debug(ctx, OAUTH2_LOGNO(00806) "introspection verdict from "
+                                              "the shared store");
     if (!json_is_true(json_object_get(resp, "active"))) {
         oauth2_err_set(ctx, "token inactive (shared cache)");
         return OAUTH2_DENIED;
@@ -148,9 +236,13 @@ static oauth2_status_t shared_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     return OAUTH2_OK;
 }
 
+/* ==== entry point ======================================================= */
+
 oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                         const char *token, const char *hash_hex,
-                                        oauth2_store_t *shared, json_t **claims)
+                                        oauth2_store_t *store,
+                                        const oauth2_verify_shared_t *sh,
+                                        json_t **claims)
 {
     const char *key = oauth2_verify_cache_key(ctx->pool, v, hash_hex);
     const char *skey = apr_pstrcat(ctx->pool, "oauth2:i:", key, NULL);
@@ -158,7 +250,7 @@ oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     oauth2_status_t st;
     apr_time_t until;
 
-    st = shared_get(ctx, v, shared, skey, key, claims);
+    st = shared_get(ctx, v, store, sh, skey, key, claims);
     if (st != OAUTH2_NOT_FOUND)
         return st;
     st = call(ctx, v, token, &resp);
@@ -173,14 +265,14 @@ oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
         (st = oauth2_verify_claims(ctx, v, resp, 1)) != OAUTH2_OK) {
         until = ctx->now + v->opts.negative_ttl;
         oauth2_verdict_put(ctx, v, key, NULL, until);
-        shared_put(ctx, shared, skey, NULL, until);
+        shared_put(ctx, v, store, sh, skey, NULL, until);
         if (st == OAUTH2_OK)
             oauth2_err_set(ctx, "token inactive");
         return OAUTH2_DENIED;
     }
     until = keep_until(ctx, v, resp);
     oauth2_verdict_put(ctx, v, key, resp, until);
-    shared_put(ctx, shared, skey, resp, until);
+    shared_put(ctx, v, store, sh, skey, resp, until);
     *claims = resp;
     return OAUTH2_OK;
 }

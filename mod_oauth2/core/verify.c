@@ -29,19 +29,21 @@
 
 /* ==== helpers shared with introspect.c ================================= */
 
-void oauth2_verifier_count(oauth2_verifier_t *v, unsigned long *counter)
+void oauth2_verifier_count(oauth2_verifier_t *v, volatile apr_uint32_t *counter)
 {
-    apr_thread_mutex_lock(v->mu);
-    (*counter)++;
-    apr_thread_mutex_unlock(v->mu);
+    (void)v;
+    apr_atomic_inc32(counter);
 }
 
 void oauth2_verifier_stats(const oauth2_verifier_t *v,
                            oauth2_verify_stats_t *out)
 {
-    apr_thread_mutex_lock(v->mu);
-    *out = v->stats;
-    apr_thread_mutex_unlock(v->mu);
+    oauth2_verifier_t *w = (oauth2_verifier_t *)v; /* reads only */
+
+    out->sig_checks = apr_atomic_read32(&w->n_sig);
+    out->jwks_fetches = apr_atomic_read32(&w->n_jwks);
+    out->introspections = apr_atomic_read32(&w->n_intro);
+    out->cache_hits = apr_atomic_read32(&w->n_hits);
 }
 
 oauth2_http_t *oauth2_verifier_http(oauth2_verifier_t *v)
@@ -143,7 +145,7 @@ static oauth2_status_t sig_check(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                  const oauth2_jwks_t *keys,
                                  const oauth2_jws_t *j)
 {
-    oauth2_verifier_count(v, &v->stats.sig_checks);
+    oauth2_verifier_count(v, &v->n_sig);
     return oauth2_jws_verify(ctx, j, keys, v->alg_mask);
 }
 
@@ -201,7 +203,7 @@ static oauth2_status_t keys_fetch(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     req.method = "GET";
     req.url = v->opts.location;
     req.max_response = OAUTH2_JWKS_MAX_BYTES;
-    v->stats.jwks_fetches++;
+    oauth2_verifier_count(v, &v->n_jwks);
     st = oauth2_http_send(oauth2_verifier_http(v), ctx, &req, &resp);
     if (st != OAUTH2_OK)
         return OAUTH2_UNAVAILABLE;
@@ -308,7 +310,7 @@ oauth2_status_t oauth2_verdict_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
 {
     if (oauth2_cache_get_object(ctx, v->tokens, key, (void **)out) != OAUTH2_OK)
         return OAUTH2_NOT_FOUND;
-    oauth2_verifier_count(v, &v->stats.cache_hits);
+    oauth2_verifier_count(v, &v->n_hits);
     return OAUTH2_OK;
 }
 
@@ -464,7 +466,12 @@ oauth2_status_t oauth2_verify_token(oauth2_ctx_t *ctx,
                                     oauth2_verifier_t *const *vs, int n,
                                     const char *token, oauth2_principal_t **out)
 {
-    return oauth2_verify_token_shared(ctx, vs, n, token, NULL, out);
+    return oauth2_verify_token_ex(ctx, vs, n, token, NULL, out);
+}
+
+static struct oauth2_store_t *given_store(void *baton)
+{
+    return baton;
 }
 
 oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
@@ -473,10 +480,52 @@ oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
                                            struct oauth2_store_t *shared,
                                            oauth2_principal_t **out)
 {
-    const char *hash;
-    json_t *claims;
+    oauth2_verify_shared_t sh = {given_store, shared, NULL};
+
+    return oauth2_verify_token_ex(ctx, vs, n, token, shared ? &sh : NULL, out);
+}
+
+/*
+ * Opaque tokens (and JWTs no JWKS verifier claims) through the
+ * introspection verifiers in order. The shared store is looked up here,
+ * once, and only if some verifier introspects.
+ */
+static oauth2_status_t by_introspection(oauth2_ctx_t *ctx,
+                                        oauth2_verifier_t *const *vs, int n,
+                                        const char *token, const char *hash,
+                                        const oauth2_verify_shared_t *sh,
+                                        oauth2_principal_t **out)
+{
+    struct oauth2_store_t *store = NULL;
     oauth2_status_t st, res = OAUTH2_NOT_FOUND;
-    int i;
+    int i, looked = 0;
+    json_t *claims;
+
+    for (i = 0; i < n; i++) {
+        if (vs[i]->opts.source != OAUTH2_VERIFY_INTROSPECT)
+            continue;
+        if (!looked && sh != NULL && sh->store != NULL)
+            store = sh->store(sh->baton);
+        looked = 1;
+        st = oauth2_introspect_token(ctx, vs[i], token, hash, store, sh,
+                                     &claims);
+        if (st == OAUTH2_OK) {
+            *out = principal(ctx, claims, token);
+            return OAUTH2_OK;
+        }
+        res = res == OAUTH2_NOT_FOUND ? st : worse(res, st);
+    }
+    return res;
+}
+
+oauth2_status_t oauth2_verify_token_ex(oauth2_ctx_t *ctx,
+                                       oauth2_verifier_t *const *vs, int n,
+                                       const char *token,
+                                       const oauth2_verify_shared_t *shared,
+                                       oauth2_principal_t **out)
+{
+    const char *hash;
+    oauth2_status_t st, res;
 
     if (token == NULL || !token_syntax_ok(token)) {
         oauth2_err_set(ctx, "malformed token");
@@ -488,16 +537,7 @@ oauth2_status_t oauth2_verify_token_shared(oauth2_ctx_t *ctx,
     if (dots(token) == 2 &&
         (res = by_jwt(ctx, vs, n, token, hash, out)) != OAUTH2_NOT_FOUND)
         return res;
-    for (i = 0; i < n; i++) {
-        if (vs[i]->opts.source != OAUTH2_VERIFY_INTROSPECT)
-            continue;
-        st = oauth2_introspect_token(ctx, vs[i], token, hash, shared, &claims);
-        if (st == OAUTH2_OK) {
-            *out = principal(ctx, claims, token);
-            return OAUTH2_OK;
-        }
-        res = res == OAUTH2_NOT_FOUND ? st : worse(res, st);
-    }
+    res = by_introspection(ctx, vs, n, token, hash, shared, out);
     if (res == OAUTH2_NOT_FOUND) {
         oauth2_err_set(ctx, "no verifier accepts this token (issuer unknown)");
         res = OAUTH2_DENIED;

@@ -6,6 +6,7 @@
 #ifndef OAUTH2_VERIFY_INT_H
 #define OAUTH2_VERIFY_INT_H
 
+#include <apr_atomic.h>
 #include <apr_thread_mutex.h>
 #include <jansson.h>
 
@@ -21,12 +22,15 @@ struct oauth2_verifier_t {
     apr_pool_t *pool;           /* config pool */
     oauth2_cache_t *tokens;     /* verified tokens / introspection verdicts */
     oauth2_jwks_t *static_keys; /* jwks_file / pem: parsed at config time */
-    apr_thread_mutex_t *mu;     /* guards the fields below and stats */
+    apr_thread_mutex_t *mu;     /* guards the fields below */
     oauth2_cache_t *keys;       /* jwks_uri: the current set, as an object */
     apr_time_t fresh_until;     /* the cached set needs no refetch before */
     apr_time_t next_try;        /* no fetch before (failure / kid backoff) */
     apr_time_t last_kid_fetch;  /* unknown-kid refetches: one per interval */
-    oauth2_verify_stats_t stats;
+    int shared_down;            /* the shared store failed; logged once */
+    /* Counters, atomic so the hot path (a cache hit) takes no lock of its
+       own besides the cache's. */
+    volatile apr_uint32_t n_sig, n_jwks, n_intro, n_hits;
 };
 
 /* A cached verdict: the verified claims, or an inactive token. */
@@ -60,18 +64,20 @@ const char *oauth2_verify_cache_key(apr_pool_t *p, const oauth2_verifier_t *v,
 /* The HTTP client, created on first use. */
 oauth2_http_t *oauth2_verifier_http(oauth2_verifier_t *v);
 
-/* Count an event under the verifier's lock. */
-void oauth2_verifier_count(oauth2_verifier_t *v, unsigned long *counter);
+/* Count an event (atomic; takes no lock). */
+void oauth2_verifier_count(oauth2_verifier_t *v,
+                           volatile apr_uint32_t *counter);
 
 /*
  * RFC 7662 introspection of `token` with verifier `v` (source INTROSPECT),
  * after the per-process cache missed: the shared store's verdict (if
- * `shared`), then the endpoint; verdicts go to both caches. OK with the
- * response claims (owned by ctx->pool via a cleanup).
+ * `store` is not NULL), then the endpoint; verdicts go to both caches. OK
+ * with the response claims (owned by ctx->pool via a cleanup).
  */
 oauth2_status_t oauth2_introspect_token(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                         const char *token, const char *hash_hex,
-                                        struct oauth2_store_t *shared,
+                                        struct oauth2_store_t *store,
+                                        const oauth2_verify_shared_t *shared,
                                         json_t **claims);
 
 #endif /* OAUTH2_VERIFY_INT_H */

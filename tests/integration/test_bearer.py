@@ -238,7 +238,9 @@ def test_introspection_down_is_503(apache_factory, idp):
     tok = idp.ctl("/_control/opaque", {})["token"]
     idp.ctl("/_control/fail", {"endpoint": "introspect", "mode": "error500",
                                "count": -1})
-    assert get(a, token=tok).status_code == 503
+    r = get(a, token=tok)
+    assert r.status_code == 503
+    assert r.headers.get("Retry-After") == "30"
 
 
 # ---- authorization -------------------------------------------------------

@@ -324,6 +324,25 @@ static void secret_bad_specs(void **state)
                      OAUTH2_DENIED);
 }
 
+/*
+ * A helper that hangs is killed at OAUTH2_CFG_EXEC_TIMEOUT: startup fails
+ * with "timed out" instead of blocking forever, and whatever it printed
+ * before hanging is not taken as the secret. (Takes the 5 s timeout.)
+ */
+static void secret_exec_hangs(void **state)
+{
+    th_fixture_t *f = *state;
+    const char *v = NULL;
+
+    f->ctx.err.text[0] = '\0';
+    assert_int_equal(
+        oauth2_cfg_secret_resolve(
+            &f->ctx, "exec:/bin/sh -c 'echo partial; exec /bin/sleep 600'", &v),
+        OAUTH2_DENIED);
+    assert_non_null(strstr(f->ctx.err.text, "timed out"));
+    assert_null(v); /* nothing taken from the partial output */
+}
+
 static void secret_empty_file(void **state)
 {
     th_fixture_t *f = *state;
@@ -532,6 +551,7 @@ int main(void)
         T(store_options_bad),
         T(secret_literal_file_exec),
         T(secret_bad_specs),
+        T(secret_exec_hangs),
         T(secret_empty_file),
         T(passphrase_minimum),
         T(kv_parse_good_and_bad),

@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "fake_http.h"
 #include "oauth2/util.h"
+#include "oauth2/crypto.h"
 #include "oauth2/store.h"
 #include "oauth2/verify.h"
 
@@ -375,6 +376,144 @@ static void introspection_shared_store(void **state)
     assert_int_equal(fh1.calls, 1);
 }
 
+/* A store that is down: every call UNAVAILABLE. */
+static oauth2_status_t down_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                const char *key, char **val, size_t *len)
+{
+    (void)st, (void)key, (void)val, (void)len;
+    oauth2_err_set(ctx, "store down (test)");
+    return OAUTH2_UNAVAILABLE;
+}
+
+static oauth2_status_t down_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                const char *key, const void *val, size_t len,
+                                apr_interval_time_t ttl)
+{
+    (void)st, (void)key, (void)val, (void)len, (void)ttl;
+    oauth2_err_set(ctx, "store down (test)");
+    return OAUTH2_UNAVAILABLE;
+}
+
+/* The resolver bearer.c passes: counts how often the store is wanted. */
+typedef struct resolver_t {
+    oauth2_store_t *st;
+    int calls;
+} resolver_t;
+
+static oauth2_store_t *resolve(void *baton)
+{
+    resolver_t *r = baton;
+    r->calls++;
+    return r->st;
+}
+
+/* Sealed verdicts: no claim readable in the store, tampering is a miss. */
+static void introspection_shared_sealed(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh1, fh2;
+    oauth2_principal_t *p = NULL;
+    oauth2_crypto_keyring_t ring = {"0123456789abcdef-passphrase", NULL};
+    oauth2_crypto_keyring_t other = {"another-passphrase-0123", NULL};
+    resolver_t rs = {NULL, 0};
+    oauth2_verify_shared_t sh = {resolve, &rs, &ring};
+    oauth2_verify_shared_t sh_other = {resolve, &rs, &other};
+    const char *resp = apr_psprintf(
+        f->pool,
+        "{\"active\":true,\"iss\":\"https://idp.test\",\"aud\":\"api\","
+        "\"sub\":\"dora\",\"exp\":%d}",
+        TH_NOW_SEC + 600);
+    oauth2_verifier_t *v1 = intro_init(f, &fh1, resp, NULL);
+    oauth2_verifier_t *v2 = intro_init(f, &fh2, resp, NULL);
+    oauth2_verifier_t *v3 = intro_init(f, &fh2, resp, NULL);
+    const char *hash = oauth2_sha256_hex(f->pool, "opaque-6", 8);
+    char *val = NULL;
+    size_t len = 0;
+    const char *skey;
+
+    assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &rs.st),
+                     OAUTH2_OK);
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v1, 1, "opaque-6", &sh, &p),
+        OAUTH2_OK);
+    assert_int_equal(rs.calls, 1);
+    /* The key names issuer, audience and the token's hash, never the token. */
+    skey = apr_pstrcat(f->pool, "oauth2:i:|https://idp.test|api|", hash, NULL);
+    assert_int_equal(oauth2_store_get(&f->ctx, rs.st, skey, &val, &len),
+                     OAUTH2_OK);
+    assert_null(strstr(val, "dora"));
+    assert_null(strstr(val, "active"));
+    /* A cache hit never looks for the store. */
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v1, 1, "opaque-6", &sh, &p),
+        OAUTH2_OK);
+    assert_int_equal(rs.calls, 1);
+    /* Another process with the same passphrase: from the store. */
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v2, 1, "opaque-6", &sh, &p),
+        OAUTH2_OK);
+    assert_string_equal(p->sub, "dora");
+    assert_int_equal(fh2.calls, 0);
+    assert_true(th_logged(f, "OA00806"));
+    /* A value that does not open (other key, or forged) is a miss. */
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v3, 1, "opaque-6", &sh_other, &p),
+        OAUTH2_OK);
+    assert_int_equal(fh2.calls, 1);
+    assert_true(th_logged(f, "OA00805"));
+    assert_int_equal(oauth2_store_set(&f->ctx, rs.st, skey, "{\"active\":true}",
+                                      15, apr_time_from_sec(60)),
+                     OAUTH2_OK);
+    v3 = intro_init(f, &fh2, "{\"active\":false}", NULL);
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v3, 1, "opaque-6", &sh, &p),
+        OAUTH2_DENIED);
+    assert_int_equal(fh2.calls, 1);
+}
+
+/* Store down: answered by the endpoint, logged once; JWTs never look. */
+static void introspection_store_down(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh;
+    oauth2_principal_t *p = NULL;
+    oauth2_store_t down = {"down", down_get, down_set, NULL, NULL, NULL};
+    oauth2_crypto_keyring_t ring = {"0123456789abcdef-passphrase", NULL};
+    resolver_t rs = {&down, 0};
+    oauth2_verify_shared_t sh = {resolve, &rs, &ring};
+    const char *resp = apr_psprintf(
+        f->pool,
+        "{\"active\":true,\"iss\":\"https://idp.test\",\"aud\":\"api\","
+        "\"sub\":\"erin\",\"exp\":%d}",
+        TH_NOW_SEC + 600);
+    oauth2_verifier_t *v = intro_init(f, &fh, resp, NULL);
+    vt_t t;
+
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v, 1, "opaque-7", &sh, &p), OAUTH2_OK);
+    assert_string_equal(p->sub, "erin");
+    assert_int_equal(fh.calls, 1);
+    assert_true(th_logged(f, "OA00803"));
+    f->loglen = 0;
+    f->logbuf[0] = '\0';
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v, 1, "opaque-8", &sh, &p), OAUTH2_OK);
+    assert_int_equal(fh.calls, 2);
+    assert_false(th_logged(f, "OA00803")); /* once per outage */
+    /* The endpoint down too: UNAVAILABLE, never an allow. */
+    fh.entries[0].result = OAUTH2_UNAVAILABLE;
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &v, 1, "opaque-9", &sh, &p),
+        OAUTH2_UNAVAILABLE);
+    /* A JWT verifier never asks for the store. */
+    vt_init(f, &t, NULL);
+    rs.calls = 0;
+    assert_int_equal(
+        oauth2_verify_token_ex(&f->ctx, &t.v, 1, tok(&t, "valid"), &sh, &p),
+        OAUTH2_OK);
+    assert_int_equal(rs.calls, 0);
+}
+
 /* ---- options ---------------------------------------------------------- */
 
 static void bad_options_fail(void **state)
@@ -455,6 +594,10 @@ int main(void)
             introspection_inactive_and_negative_cache, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(introspection_down_is_unavailable,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(introspection_shared_sealed, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(introspection_store_down, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(introspection_shared_store, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(bad_options_fail, th_setup,
