@@ -484,7 +484,8 @@ static authz_status denied(request_rec *r, const oauth2_principal_t *p,
         wanted =
             apr_pstrcat(r->pool, wanted, i ? " " : "", res->wanted[i], NULL);
     /* "" still marks insufficient_scope (without scope=) for bearers */
-    if (p->type == OAUTH2_PRINCIPAL_BEARER)
+    if (p->type == OAUTH2_PRINCIPAL_BEARER &&
+        (*wanted != '\0' || oauth2_ap_wanted_scope_get(r) == NULL))
         oauth2_ap_wanted_scope_add(r, wanted);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   OAUTH2_LOGNO(00626) "policy [%s] denied %s %s: %s%s%s",

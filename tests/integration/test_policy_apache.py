@@ -7,6 +7,7 @@ disagreements, the JSON decision log (never a token), engine failures
 (500, never allow) and RFC 9728 metadata with resource_metadata in 401s."""
 import http.client
 import json
+import os
 import threading
 import time
 
@@ -277,6 +278,20 @@ def wait_status(a, token, want, timeout=15):
     return False
 
 
+def replace_file(a, rel, text):
+    """Write a policy the way an operator should: a temp file renamed over
+    the old one, so a reload never reads a half-written file."""
+    p = a.root / rel
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, p)
+
+
+def tail(a, n=15):
+    return "\n".join(a.error_log().splitlines()[-n:])
+
+
 @pytest.mark.expect_lognos("OA00504")
 def test_hot_reload_under_requests(apache_factory, mock):
     def before(a):
@@ -288,25 +303,27 @@ def test_hot_reload_under_requests(apache_factory, mock):
     load = Load(a, tok)
     load.start()
     try:
-        a.write_file("policies/live.lua", DENY_ALL)
+        replace_file(a, "policies/live.lua", DENY_ALL)
         assert wait_status(a, tok, 403), "new version never applied"
         r = call(a, "/api/photos/1", tok)
-        assert 'scope="v2.scope"' in www(r)
+        assert 'scope="v2.scope"' in www(r), (r.status_code, www(r))
         # A broken rewrite is refused; the last good version stays.
-        a.write_file("policies/live.lua", "return function(req) end end\n")
+        replace_file(a, "policies/live.lua",
+                     "return function(req) end end\n")
         deadline = time.monotonic() + 10
         while "OA00504" not in a.error_log() and \
                 time.monotonic() < deadline:
             call(a, "/api/photos/1", tok)
             time.sleep(0.2)
-        assert "OA00504" in a.error_log()
-        assert call(a, "/api/photos/1", tok).status_code == 403
-        a.write_file("policies/live.lua", ALLOW_ALL + "-- v3\n")
+        assert "OA00504" in a.error_log(), tail(a)
+        r = call(a, "/api/photos/1", tok)
+        assert r.status_code == 403, (r.status_code, tail(a))
+        replace_file(a, "policies/live.lua", ALLOW_ALL + "-- v3\n")
         assert wait_status(a, tok, 200), "fixed version never applied"
     finally:
         load.stop()
     assert load.codes, "no requests ran during the reloads"
-    assert set(load.codes) <= {200, 403}, sorted(set(load.codes))
+    assert set(load.codes) <= {200, 403}, (sorted(set(load.codes)), tail(a))
     assert "OA00505" in a.error_log()
 
 
