@@ -91,13 +91,17 @@ static void challenge(request_rec *r, const char *error, const char *desc,
                       const char *scope)
 {
     const char *v = apr_psprintf(r->pool, "Bearer realm=\"%s\"", realm(r));
+    const char *rm;
 
     if (error != NULL)
         v = apr_psprintf(r->pool, "%s, error=\"%s\"", v, error);
     if (desc != NULL)
         v = apr_psprintf(r->pool, "%s, error_description=\"%s\"", v, desc);
-    if (scope != NULL)
+    if (scope != NULL && *scope != '\0')
         v = apr_psprintf(r->pool, "%s, scope=\"%s\"", v, scope);
+    /* RFC 9728 section 5.1: where the resource's metadata lives */
+    if ((rm = oauth2_ap_policy_resource_metadata(r)) != NULL)
+        v = apr_psprintf(r->pool, "%s, resource_metadata=\"%s\"", v, rm);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate", v);
 }
 

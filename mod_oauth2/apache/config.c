@@ -25,6 +25,7 @@ void *oauth2_ap_srv_create(apr_pool_t *p, server_rec *s)
     c->session_max = OAUTH2_AP_UNSET;
     c->cookie_secure = OAUTH2_AP_UNSET;
     c->rp = oauth2_ap_rp_srv_create(p);
+    c->policy = oauth2_ap_policy_srv_create(p);
     return c;
 }
 
@@ -39,6 +40,7 @@ void *oauth2_ap_srv_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(session_max);
     MERGE_VAL(cookie_secure);
     n->rp = oauth2_ap_rp_srv_merge(p, base->rp, add->rp);
+    n->policy = oauth2_ap_policy_srv_merge(p, base->policy, add->policy);
     return n;
 }
 

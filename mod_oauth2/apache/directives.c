@@ -205,5 +205,27 @@ const command_rec oauth2_ap_cmds[] = {
                  OR_AUTHCFG,
                  "On|Off: also accept the access_token query parameter "
                  "(RFC 6750 2.3; default Off)"),
+    /* policy (policy.c): Lua policies per virtual host, RFC 9728 */
+    AP_INIT_TAKE1("OAuth2Policy", oauth2_ap_policy_cmd_file, NULL, RSRC_CONF,
+                  "Lua policy script for Require oauth2-policy in this "
+                  "virtual host"),
+    AP_INIT_TAKE1("OAuth2PolicyLibDir", oauth2_ap_policy_cmd_lib, NULL,
+                  RSRC_CONF,
+                  "directory holding oauth2/policy.lua (default: the "
+                  "compiled-in OAUTH2_POLICY_LIB_DIR)"),
+    AP_INIT_RAW_ARGS("OAuth2PolicyLimits", oauth2_ap_policy_cmd_limits, NULL,
+                     RSRC_CONF,
+                     "instructions=N memory=SIZE [states=N] [reload=SEC]"),
+    AP_INIT_TAKE1("OAuth2PolicyShadow", oauth2_ap_policy_cmd_shadow, NULL,
+                  RSRC_CONF,
+                  "candidate policy evaluated beside OAuth2Policy; only "
+                  "disagreements are logged"),
+    AP_INIT_TAKE1("OAuth2PolicyLog", oauth2_ap_policy_cmd_log, NULL, RSRC_CONF,
+                  "file receiving one JSON line per decision"),
+    AP_INIT_TAKE1("OAuth2ResourceMetadata", oauth2_ap_policy_cmd_metadata, NULL,
+                  RSRC_CONF,
+                  "On|Off|https://origin: serve RFC 9728 metadata and "
+                  "point bearer challenges to it (default: On with "
+                  "OAuth2Policy)"),
     {NULL},
 };

@@ -52,6 +52,8 @@ typedef struct oauth2_ap_srv_cfg_t {
     int cookie_secure;                      /* UNSET */
     /* relying party (provider.c): providers, redirect/logout URIs */
     struct oauth2_ap_rp_srv_t *rp;
+    /* policy (policy.c): OAuth2Policy*, OAuth2ResourceMetadata */
+    struct oauth2_ap_policy_srv_t *policy;
 } oauth2_ap_srv_cfg_t;
 
 /* Per directory / location. */
@@ -236,5 +238,24 @@ void oauth2_ap_bearer_register_hooks(apr_pool_t *p);
 
 /* ---- authz.c: Require oauth2-scope / oauth2-claim (bearer) ---- */
 void oauth2_ap_authz_register_hooks(apr_pool_t *p);
+
+/* ---- policy.c: OAuth2Policy*, Require oauth2-policy, RFC 9728 (policy) */
+void *oauth2_ap_policy_srv_create(apr_pool_t *p);
+void *oauth2_ap_policy_srv_merge(apr_pool_t *p, void *base, void *add);
+const char *oauth2_ap_policy_cmd_file(cmd_parms *cmd, void *dc, const char *v);
+const char *oauth2_ap_policy_cmd_lib(cmd_parms *cmd, void *dc, const char *v);
+const char *oauth2_ap_policy_cmd_shadow(cmd_parms *cmd, void *dc,
+                                        const char *v);
+const char *oauth2_ap_policy_cmd_log(cmd_parms *cmd, void *dc, const char *v);
+const char *oauth2_ap_policy_cmd_limits(cmd_parms *cmd, void *dc,
+                                        const char *args);
+const char *oauth2_ap_policy_cmd_metadata(cmd_parms *cmd, void *dc,
+                                          const char *v);
+/*
+ * The absolute URL of the host's RFC 9728 metadata document for the
+ * resource_metadata= challenge parameter, or NULL when the host serves none.
+ */
+const char *oauth2_ap_policy_resource_metadata(request_rec *r);
+void oauth2_ap_policy_register_hooks(apr_pool_t *p);
 
 #endif /* OAUTH2_APACHE_H */
