@@ -496,10 +496,13 @@ static oauth2_status_t sentinel_discover(oauth2_ctx_t *ctx, redis_t *r)
     const oauth2_host_port_t *s;
     node_t *n = NULL, *old;
     char host[256];
-    int i, port, idx;
+    int i, port, idx, first;
 
+    apr_thread_mutex_lock(r->mu);
+    first = r->good_seed;
+    apr_thread_mutex_unlock(r->mu);
     for (i = 0; i < r->seeds->nelts && n == NULL; i++) {
-        idx = (r->good_seed + i) % r->seeds->nelts;
+        idx = (first + i) % r->seeds->nelts;
         s = &APR_ARRAY_IDX(r->seeds, idx, oauth2_host_port_t);
         if (!sentinel_ask(ctx, r, s, host, sizeof(host), &port)) {
             oauth2_log_debug(ctx, OAUTH2_LOGNO(00452) "%s", ctx->err.text);
