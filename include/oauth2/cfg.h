@@ -13,6 +13,7 @@
 typedef enum {
     OAUTH2_STORE_REDIS = 1, /* redis://[user:pass@]host:port/db */
     OAUTH2_STORE_SENTINEL,  /* redis+sentinel://h1:p1,h2:p2/master[/db] */
+                            /* any redis URL may end in ?db=N instead */
     OAUTH2_STORE_CLUSTER,   /* redis+cluster://h1:p1,h2:p2 */
     OAUTH2_STORE_MEMORY     /* memory: (tests and single-process setups) */
 } oauth2_store_kind_t;
@@ -30,6 +31,10 @@ typedef struct oauth2_store_url_t {
     const char *password;      /* resolved secret or NULL; never logged */
     int db;                    /* 0..15; cluster: always 0 */
     const char *master_name;   /* sentinel only */
+    /* redis+sentinel: AUTH towards the sentinels themselves (not the
+     * master); from the sentinel_username= / sentinel_password= options. */
+    const char *sentinel_username;
+    const char *sentinel_password; /* resolved secret or NULL; never logged */
 } oauth2_store_url_t;
 
 /*
@@ -52,9 +57,11 @@ typedef struct oauth2_cfg_store_opts_t {
 
 /*
  * The whole OAuth2SessionStore argument list: argv[0] is the URL, the rest
- * `key=value` options (password= prefix= connect_timeout= timeout= pool=).
- * password= is a secret spec (see oauth2_cfg_secret_resolve) and replaces
- * the URL's userinfo password. DENIED with ctx->err naming the bad part;
+ * `key=value` options (password= prefix= connect_timeout= timeout= pool=,
+ * and for redis+sentinel sentinel_username= sentinel_password=).
+ * password= and sentinel_password= are secret specs (literal, file:, exec:;
+ * see oauth2_cfg_secret_resolve); password= replaces the URL's userinfo
+ * password. DENIED with ctx->err naming the bad part;
  * secrets never appear in ctx->err.
  */
 oauth2_status_t oauth2_cfg_store_parse(oauth2_ctx_t *ctx, int argc,

@@ -4,9 +4,10 @@
  * backend from a parsed OAuth2SessionStore URL (cfg.h).
  *
  * Backends: "memory" (store_mem.c: one process, bounded, for tests and
- * single-process setups) and "redis" (store_redis.c: a per-process pool of
- * hiredis connections). redis+sentinel / redis+cluster are recognised and
- * refused with "not yet supported".
+ * single-process setups) and "redis" (store_redis.c: per-process pools of
+ * hiredis connections), which also serves redis+sentinel:// (the master the
+ * sentinels name, followed across failovers) and redis+cluster:// (slot
+ * routing with MOVED/ASK; store_redis_slot.c).
  *
  * Results: OK; NOT_FOUND for a missing or expired key (a miss is not an
  * error); UNAVAILABLE when the backend is down, slow or answers nonsense
@@ -81,5 +82,31 @@ oauth2_status_t oauth2_store_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                  const char *key);
 oauth2_status_t oauth2_store_touch(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                    const char *key, apr_interval_time_t ttl);
+
+/* ---- redis cluster routing (store_redis_slot.c; pure, for unit tests) -- */
+
+#define OAUTH2_STORE_REDIS_SLOTS 16384
+
+/*
+ * The cluster slot of a key: CRC16/XMODEM modulo 16384 of the key, or of
+ * the bytes between its first '{' and the next '}' when that is not empty
+ * (a hash tag). Binary-safe.
+ */
+unsigned oauth2_store_redis_slot(const char *key, size_t len);
+
+typedef struct oauth2_store_redirect_t {
+    int ask;        /* 1 for -ASK (one-shot), 0 for -MOVED (map update) */
+    int slot;       /* 0..16383 */
+    char host[256]; /* may be "" : the node that answered */
+    int port;
+} oauth2_store_redirect_t;
+
+/*
+ * Parse an error reply "MOVED <slot> <host>:<port>" or "ASK <slot>
+ * <host>:<port>" (len bytes, no leading '-'). 1 and *out filled, or 0 for
+ * anything else, including out-of-range slots or ports.
+ */
+int oauth2_store_redis_redirect_parse(const char *s, size_t len,
+                                      oauth2_store_redirect_t *out);
 
 #endif /* OAUTH2_STORE_H */

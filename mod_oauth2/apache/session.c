@@ -147,7 +147,8 @@ apr_array_header_t *oauth2_ap_rp_cookies_prefixed(request_rec *r,
 
 /*
  * A generated page: every value HTML-escaped, no script or style possible
- * (Content-Security-Policy: default-src 'none'), never cached. Returns
+ * (Content-Security-Policy: default-src 'none'), never cached; a 503 says
+ * Retry-After. Returns
  * `status` for the hook to return.
  */
 int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
@@ -159,6 +160,9 @@ int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
                    "default-src 'none'");
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+    /* redisha: a dependency is down; clients (XHR, APIs) may retry. */
+    if (status == HTTP_SERVICE_UNAVAILABLE)
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
     ap_custom_response(r, status,
                        apr_pstrcat(r->pool,
                                    "<!DOCTYPE html><html><head><title>", t,

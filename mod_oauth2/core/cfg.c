@@ -656,7 +656,7 @@ oauth2_status_t oauth2_cfg_store_url_parse(oauth2_ctx_t *ctx, const char *url,
         {"redis+sentinel://", OAUTH2_STORE_SENTINEL, DEFAULT_SENTINEL_PORT},
         {"redis+cluster://", OAUTH2_STORE_CLUSTER, DEFAULT_REDIS_PORT}};
     oauth2_store_url_t *u = apr_pcalloc(ctx->pool, sizeof(*u));
-    const char *s = NULL, *at, *path;
+    const char *s = NULL, *at, *path, *q;
     size_t i;
 
     u->hosts = apr_array_make(ctx->pool, 2, sizeof(oauth2_host_port_t));
@@ -684,6 +684,19 @@ oauth2_status_t oauth2_cfg_store_url_parse(oauth2_ctx_t *ctx, const char *url,
                        "or memory:)",
                        slen, url ? url : "");
         return OAUTH2_DENIED;
+    }
+    q = strchr(s, '?');
+    if (q != NULL) {
+        /* Only "?db=N" (the same as the path form) is understood. */
+        if (u->kind == OAUTH2_STORE_CLUSTER || strncmp(q, "?db=", 4) != 0 ||
+            parse_db(ctx, q + 4, u) != OAUTH2_OK) {
+            oauth2_err_set(ctx,
+                           "store URL: bad query '%.40s' (only ?db=N, "
+                           "0..15, not for redis+cluster)",
+                           q);
+            return OAUTH2_DENIED;
+        }
+        s = apr_pstrmemdup(ctx->pool, s, (size_t)(q - s));
     }
     path = s + strcspn(s, "/");
     /* The last '@' before the path ends the userinfo. */
@@ -738,13 +751,39 @@ static oauth2_status_t store_opts(oauth2_ctx_t *ctx, const apr_table_t *t,
     return OAUTH2_OK;
 }
 
+/* sentinel_username= / sentinel_password= (a secret spec): sentinel only. */
+static oauth2_status_t sentinel_auth(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                     oauth2_store_url_t *u)
+{
+    const char *user = apr_table_get(t, "sentinel_username");
+    const char *pw = apr_table_get(t, "sentinel_password");
+
+    if ((user != NULL || pw != NULL) && u->kind != OAUTH2_STORE_SENTINEL) {
+        oauth2_err_set(ctx, "option %s: only for redis+sentinel://",
+                       pw != NULL ? "sentinel_password" : "sentinel_username");
+        return OAUTH2_DENIED;
+    }
+    if (user != NULL && pw == NULL) {
+        oauth2_err_set(ctx, "option sentinel_username: needs "
+                            "sentinel_password");
+        return OAUTH2_DENIED;
+    }
+    u->sentinel_username = user;
+    if (pw != NULL &&
+        oauth2_cfg_secret_resolve(ctx, pw, &u->sentinel_password) != OAUTH2_OK)
+        return kv_fail(ctx, "sentinel_password");
+    return OAUTH2_OK;
+}
+
 oauth2_status_t oauth2_cfg_store_parse(oauth2_ctx_t *ctx, int argc,
                                        char *const argv[],
                                        oauth2_store_url_t **url,
                                        oauth2_cfg_store_opts_t **opts)
 {
-    static const char *const known[] = {"password", "prefix", "connect_timeout",
-                                        "timeout",  "pool",   NULL};
+    static const char *const known[] = {
+        "password",          "prefix", "connect_timeout",
+        "timeout",           "pool",   "sentinel_username",
+        "sentinel_password", NULL};
     oauth2_cfg_store_opts_t *o = apr_pcalloc(ctx->pool, sizeof(*o));
     oauth2_store_url_t *u = NULL;
     apr_table_t *t = NULL;
@@ -767,6 +806,8 @@ oauth2_status_t oauth2_cfg_store_parse(oauth2_ctx_t *ctx, int argc,
     if (pw != NULL &&
         oauth2_cfg_secret_resolve(ctx, pw, &u->password) != OAUTH2_OK)
         return kv_fail(ctx, "password");
+    if (sentinel_auth(ctx, t, u) != OAUTH2_OK)
+        return OAUTH2_DENIED;
     *url = u;
     *opts = o;
     return OAUTH2_OK;

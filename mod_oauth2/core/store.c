@@ -22,13 +22,9 @@ oauth2_status_t oauth2_store_create(oauth2_ctx_t *ctx, apr_pool_t *p,
     case OAUTH2_STORE_MEMORY:
         return oauth2_store_mem_create(ctx, p, opts, out);
     case OAUTH2_STORE_REDIS:
-        return oauth2_store_redis_create(ctx, p, url, opts, out);
     case OAUTH2_STORE_SENTINEL:
-        oauth2_err_set(ctx, "store: redis+sentinel is not yet supported");
-        return OAUTH2_ERROR;
     case OAUTH2_STORE_CLUSTER:
-        oauth2_err_set(ctx, "store: redis+cluster is not yet supported");
-        return OAUTH2_ERROR;
+        return oauth2_store_redis_create(ctx, p, url, opts, out);
     }
     oauth2_err_set(ctx, "store: unknown kind %d", (int)url->kind);
     return OAUTH2_ERROR;

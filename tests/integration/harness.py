@@ -233,12 +233,20 @@ class Apache:
 # ---- Redis ----------------------------------------------------------------
 
 class Redis:
-    """redis-server on a free port; no persistence, loopback only."""
+    """redis-server on a free port; no persistence, loopback only.
 
-    def __init__(self, port=None):
+    persist=True turns on appendonly (data survives stop/start in the same
+    dir); extra_args are appended to the command line (e.g. --requirepass,
+    --cluster-enabled); cli_auth are redis-cli options (e.g. ["-a", pw])."""
+
+    def __init__(self, port=None, persist=False, extra_args=(),
+                 cli_auth=()):
         self.dir = make_tempdir("oauth2-redis-")
         self.port = port or free_port()
         self.proc = None
+        self.persist = persist
+        self.extra_args = [str(a) for a in extra_args]
+        self.cli_auth = list(cli_auth)
 
     @property
     def url(self):
@@ -247,8 +255,11 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir),
-             "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"],
+             "--save", "", "--appendonly",
+             "yes" if self.persist else "no", "--appendfsync", "always",
+             "--dir", str(self.dir),
+             "--logfile", str(self.dir / "redis.log"), "--daemonize", "no",
+             *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd=self.dir)
         _live.append(self)
@@ -259,7 +270,8 @@ class Redis:
 
     def cli(self, *args):
         """Run one command with redis-cli; its stdout, stripped."""
-        p = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p",
+        p = subprocess.run(["redis-cli", "--no-auth-warning", *self.cli_auth,
+                            "-h", "127.0.0.1", "-p",
                             str(self.port), *map(str, args)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=10)
@@ -296,6 +308,161 @@ class Redis:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client_count(self):
+        """Connected clients, from CLIENT LIST (redis-cli's own excluded)."""
+        return max(0, len(self.cli("CLIENT", "LIST").splitlines()) - 1)
+
+
+def wait_until(pred, timeout=20.0, step=0.1):
+    """Poll pred() until it is truthy; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def free_cluster_port():
+    """A free port whose cluster bus port (+10000) is free too."""
+    while True:
+        p = free_port()
+        if p + 10000 > 65535:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", p + 10000))
+            return p
+        except OSError:
+            continue
+
+
+class Sentinel:
+    """One master, one replica and `n` redis-sentinel processes watching
+    master `name`, all on 127.0.0.1. url() gives the redis+sentinel URL."""
+
+    def __init__(self, name="mymaster", n=3, master_args=()):
+        self.name = name
+        self.master = Redis(extra_args=master_args)
+        self.replica = Redis(extra_args=["--replicaof", "127.0.0.1",
+                                         self.master.port, *master_args])
+        self.sentinels = []
+        for _ in range(n):
+            r = Redis()
+            r.conf = r.dir / "sentinel.conf"
+            self.sentinels.append(r)
+
+    def url(self):
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.name}"
+
+    def start(self):
+        self.master.start()
+        self.replica.start()
+        for s in self.sentinels:
+            s.conf.write_text(
+                f"port {s.port}\nbind 127.0.0.1\ndaemonize no\n"
+                f"dir {s.dir}\nlogfile {s.dir / 'redis.log'}\n"
+                f"sentinel monitor {self.name} 127.0.0.1 "
+                f"{self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {self.name} 2000\n"
+                f"sentinel failover-timeout {self.name} 10000\n")
+            s.proc = subprocess.Popen(
+                ["redis-sentinel", str(s.conf)], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, cwd=s.dir)
+            _live.append(s)
+            if not wait_port(s.port, 10, s.proc):
+                raise RuntimeError(f"sentinel did not start:\n{s.log()}")
+        ok = wait_until(lambda: self.master.cli(
+            "INFO", "replication").find("connected_slaves:1") >= 0 and all(
+            "num-other-sentinels" in s.cli("SENTINEL", "master", self.name)
+            and self._others(s) == len(self.sentinels) - 1
+            for s in self.sentinels), 30)
+        if not ok:
+            raise RuntimeError("sentinels did not settle")
+        return self
+
+    def _others(self, s):
+        out = s.cli("SENTINEL", "master", self.name).splitlines()
+        i = out.index("num-other-sentinels") if "num-other-sentinels" \
+            in out else -1
+        return int(out[i + 1]) if i >= 0 else -1
+
+    def master_port(self):
+        """The master port the first sentinel names, or None."""
+        out = self.sentinels[0].cli("SENTINEL", "get-master-addr-by-name",
+                                    self.name).split()
+        return int(out[1]) if len(out) == 2 else None
+
+    def failover(self):
+        return self.sentinels[0].cli("SENTINEL", "failover", self.name)
+
+    def stop(self):
+        for r in [*self.sentinels, self.replica, self.master]:
+            r.stop()
+
+    def cleanup(self):
+        for r in [*self.sentinels, self.replica, self.master]:
+            r.cleanup()
+
+
+class Cluster:
+    """`n` cluster-enabled redis-servers made one cluster (no replicas)
+    with `redis-cli --cluster create`. url() gives redis+cluster://."""
+
+    def __init__(self, n=3):
+        self.nodes = []
+        for _ in range(n):
+            port = free_cluster_port()
+            self.nodes.append(Redis(port=port, extra_args=[
+                "--cluster-enabled", "yes", "--cluster-config-file",
+                "nodes.conf", "--cluster-node-timeout", "3000"]))
+
+    def url(self):
+        hosts = ",".join(f"127.0.0.1:{r.port}" for r in self.nodes)
+        return f"redis+cluster://{hosts}"
+
+    def start(self):
+        for r in self.nodes:
+            r.start()
+        p = subprocess.run(
+            ["redis-cli", "--cluster", "create",
+             *[f"127.0.0.1:{r.port}" for r in self.nodes],
+             "--cluster-replicas", "0", "--cluster-yes"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"cluster create failed:\n{p.stdout}")
+        if not wait_until(lambda: all(
+                "cluster_state:ok" in r.cli("CLUSTER", "INFO")
+                for r in self.nodes), 30):
+            raise RuntimeError("cluster not ok")
+        return self
+
+    def node_id(self, r):
+        return r.cli("CLUSTER", "MYID")
+
+    def owner(self, slot):
+        """The Redis of `nodes` serving `slot`."""
+        for line in self.nodes[0].cli("CLUSTER", "NODES").splitlines():
+            f = line.split()
+            for rng in f[8:]:
+                if rng.startswith("["):
+                    continue
+                a, _, b = rng.partition("-")
+                if int(a) <= slot <= int(b or a):
+                    port = int(f[1].split(":")[1].split("@")[0])
+                    return next(r for r in self.nodes if r.port == port)
+        return None
+
+    def stop(self):
+        for r in self.nodes:
+            r.stop()
+
+    def cleanup(self):
+        for r in self.nodes:
+            r.cleanup()
 
 
 # ---- mock provider --------------------------------------------------------

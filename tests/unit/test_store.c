@@ -141,12 +141,21 @@ static void registry_kinds(void **state)
     assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
                      OAUTH2_ERROR);
     assert_string_equal(f->ctx.err.text,
-                        "store: redis+sentinel is not yet supported");
+                        "store: redis+sentinel without a master name");
+    u.master_name = "mymaster";
+    assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
+                     OAUTH2_OK);
+    assert_string_equal(st->name, "redis");
+    u.master_name = NULL;
     u.kind = OAUTH2_STORE_CLUSTER;
+    u.db = 1;
     assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
                      OAUTH2_ERROR);
     assert_string_equal(f->ctx.err.text,
-                        "store: redis+cluster is not yet supported");
+                        "store: redis db 1 out of 0..15 (cluster: 0)");
+    u.db = 0;
+    assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
+                     OAUTH2_OK);
     u.kind = (oauth2_store_kind_t)99;
     assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
                      OAUTH2_ERROR);
@@ -157,7 +166,8 @@ static void registry_kinds(void **state)
     u.db = 16;
     assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
                      OAUTH2_ERROR);
-    assert_string_equal(f->ctx.err.text, "store: redis db 16 out of 0..15");
+    assert_string_equal(f->ctx.err.text,
+                        "store: redis db 16 out of 0..15 (cluster: 0)");
     u.db = 0;
     apr_array_clear(u.hosts);
     assert_int_equal(oauth2_store_create(&f->ctx, f->pool, &u, NULL, &st),
