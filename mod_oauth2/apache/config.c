@@ -39,6 +39,7 @@ void *oauth2_ap_srv_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(session_max);
     MERGE_VAL(cookie_secure);
     n->rp = oauth2_ap_rp_srv_merge(p, base->rp, add->rp);
+    MERGE_PTR(backchannel_uri);
     return n;
 }
 

@@ -205,5 +205,10 @@ const command_rec oauth2_ap_cmds[] = {
                  OR_AUTHCFG,
                  "On|Off: also accept the access_token query parameter "
                  "(RFC 6750 2.3; default Off)"),
+    /* sessions branch: back-channel logout (session_mgmt.c) */
+    AP_INIT_TAKE1("OAuth2BackchannelLogoutURI",
+                  oauth2_ap_sm_cmd_backchannel_uri, NULL, RSRC_CONF,
+                  "path of the OIDC Back-Channel Logout endpoint (POST "
+                  "logout_token)"),
     {NULL},
 };

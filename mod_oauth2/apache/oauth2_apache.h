@@ -52,6 +52,8 @@ typedef struct oauth2_ap_srv_cfg_t {
     int cookie_secure;                      /* UNSET */
     /* relying party (provider.c): providers, redirect/logout URIs */
     struct oauth2_ap_rp_srv_t *rp;
+    /* sessions: OAuth2BackchannelLogoutURI (session_mgmt.c); NULL = off */
+    const char *backchannel_uri;
 } oauth2_ap_srv_cfg_t;
 
 /* Per directory / location. */
@@ -233,5 +235,12 @@ void oauth2_ap_bearer_register_hooks(apr_pool_t *p);
 
 /* ---- authz.c: Require oauth2-scope / oauth2-claim (bearer) ---- */
 void oauth2_ap_authz_register_hooks(apr_pool_t *p);
+
+/* ---- sessions branch: session_mgmt.c (back-channel logout, admin) ---- */
+/* The session namespace of the request's virtual host (session.c). */
+const char *oauth2_ap_rp_session_ns(request_rec *r);
+const char *oauth2_ap_sm_cmd_backchannel_uri(cmd_parms *cmd, void *dc,
+                                             const char *v);
+void oauth2_ap_sm_register_hooks(apr_pool_t *p);
 
 #endif /* OAUTH2_APACHE_H */
