@@ -204,6 +204,13 @@ oauth2_status_t oauth2_session_jti_once(oauth2_ctx_t *ctx,
                                         apr_interval_time_t ttl);
 
 /*
+ * Undo oauth2_session_jti_once when the logout it guarded could not be
+ * carried out (store failure), so the provider's retry is not refused.
+ */
+void oauth2_session_jti_forget(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                               const char *iss, const char *jti);
+
+/*
  * A short cross-node lock for `s` named `what` (e.g. "refresh"): OK with
  * *held = 1 when this call took it (release with oauth2_session_unlock),
  * 0 when another request holds it. Expires after `ttl` regardless.

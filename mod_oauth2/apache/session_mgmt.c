@@ -168,16 +168,20 @@ static int bcl_apply(request_rec *r, oauth2_ctx_t *ctx,
                                  oauth2_json_str(claims, "jti"), JTI_TTL);
     if (rc == OAUTH2_DENIED)
         return bcl_refused(r, ctx, ctx->err.text);
-    if (rc == OAUTH2_OK)
-        rc = oauth2_session_revoke(ctx, st, oauth2_ap_rp_session_ns(r),
-                                   ap->rp.name, sub, sid, &n);
     if (rc != OAUTH2_OK)
         return bcl_failed(r, ctx, rc);
+    rc = oauth2_session_revoke(ctx, st, oauth2_ap_rp_session_ns(r), ap->rp.name,
+                               sub, sid, &n);
+    if (rc != OAUTH2_OK) {
+        /* Not done: let the provider's retry through. */
+        oauth2_session_jti_forget(ctx, st, oauth2_json_str(claims, "iss"),
+                                  oauth2_json_str(claims, "jti"));
+        return bcl_failed(r, ctx, rc);
+    }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   OAUTH2_LOGNO(00782) "back-channel logout from %s: %d "
                                       "session(s) ended (by %s)",
                   ap->rp.name, n, sid ? "sid" : "sub");
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     return json_out(r, HTTP_OK, json_object());
 }
 

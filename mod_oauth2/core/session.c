@@ -671,26 +671,40 @@ oauth2_status_t oauth2_session_revoke_id(oauth2_ctx_t *ctx,
     return oauth2_store_del(ctx, store, key_of_id(ctx, ns, id));
 }
 
+static const char *jti_key(oauth2_ctx_t *ctx, const char *iss, const char *jti)
+{
+    const char *both = apr_pstrcat(ctx->pool, iss, "\n", jti, NULL);
+    const char *h = sha256_hex(ctx->pool, both, strlen(both));
+
+    return h ? apr_pstrcat(ctx->pool, JTI_PREFIX, h, NULL) : NULL;
+}
+
 oauth2_status_t oauth2_session_jti_once(oauth2_ctx_t *ctx,
                                         oauth2_store_t *store, const char *iss,
                                         const char *jti,
                                         apr_interval_time_t ttl)
 {
-    const char *both = apr_pstrcat(ctx->pool, iss, "\n", jti, NULL);
-    const char *h = sha256_hex(ctx->pool, both, strlen(both));
+    const char *k = jti_key(ctx, iss, jti);
     int added = 0;
     oauth2_status_t st;
 
-    if (h == NULL)
+    if (k == NULL)
         return OAUTH2_ERROR;
-    st = oauth2_store_add(ctx, store,
-                          apr_pstrcat(ctx->pool, JTI_PREFIX, h, NULL), "1", 1,
-                          ttl, &added);
+    st = oauth2_store_add(ctx, store, k, "1", 1, ttl, &added);
     if (st == OAUTH2_OK && !added) {
         oauth2_err_set(ctx, "jti replayed");
         return OAUTH2_DENIED;
     }
     return st;
+}
+
+void oauth2_session_jti_forget(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                               const char *iss, const char *jti)
+{
+    const char *k = jti_key(ctx, iss, jti);
+
+    if (k != NULL)
+        oauth2_store_del(ctx, store, k);
 }
 
 static const char *lock_key(oauth2_ctx_t *ctx, const oauth2_session_t *s,
