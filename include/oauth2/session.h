@@ -195,20 +195,19 @@ oauth2_status_t oauth2_session_revoke_id(oauth2_ctx_t *ctx,
                                          const char *id);
 
 /*
- * Single-use marker for `jti` of issuer `iss` (back-channel logout): OK the
- * first time, DENIED ("jti replayed") afterwards within `ttl`.
+ * Single use of `jti` of issuer `iss` (back-channel logout), in two steps:
+ * jti_once before acting (OK: go ahead; DENIED "jti replayed" when a
+ * logout with it was already done within `ttl`), jti_done after acting.
+ * A failed attempt leaves the jti usable, so the provider's retry passes.
  */
 oauth2_status_t oauth2_session_jti_once(oauth2_ctx_t *ctx,
                                         oauth2_store_t *store, const char *iss,
                                         const char *jti,
                                         apr_interval_time_t ttl);
-
-/*
- * Undo oauth2_session_jti_once when the logout it guarded could not be
- * carried out (store failure), so the provider's retry is not refused.
- */
-void oauth2_session_jti_forget(oauth2_ctx_t *ctx, oauth2_store_t *store,
-                               const char *iss, const char *jti);
+oauth2_status_t oauth2_session_jti_done(oauth2_ctx_t *ctx,
+                                        oauth2_store_t *store, const char *iss,
+                                        const char *jti,
+                                        apr_interval_time_t ttl);
 
 /*
  * A short cross-node lock for `s` named `what` (e.g. "refresh"): OK with

@@ -150,7 +150,7 @@ static int bcl_failed(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t rc)
                       "temporarily_unavailable", "try again later");
 }
 
-/* End the sessions a validated token names; jti is marked used first. */
+/* End the sessions a validated token names; its jti is then spent. */
 static int bcl_apply(request_rec *r, oauth2_ctx_t *ctx,
                      const oauth2_ap_provider_t *ap, json_t *claims)
 {
@@ -172,12 +172,11 @@ static int bcl_apply(request_rec *r, oauth2_ctx_t *ctx,
         return bcl_failed(r, ctx, rc);
     rc = oauth2_session_revoke(ctx, st, oauth2_ap_rp_session_ns(r), ap->rp.name,
                                sub, sid, &n);
-    if (rc != OAUTH2_OK) {
-        /* Not done: let the provider's retry through. */
-        oauth2_session_jti_forget(ctx, st, oauth2_json_str(claims, "iss"),
-                                  oauth2_json_str(claims, "jti"));
-        return bcl_failed(r, ctx, rc);
-    }
+    if (rc == OAUTH2_OK)
+        rc = oauth2_session_jti_done(ctx, st, oauth2_json_str(claims, "iss"),
+                                     oauth2_json_str(claims, "jti"), JTI_TTL);
+    if (rc != OAUTH2_OK)
+        return bcl_failed(r, ctx, rc); /* the jti stays usable: retry */
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   OAUTH2_LOGNO(00782) "back-channel logout from %s: %d "
                                       "session(s) ended (by %s)",
@@ -226,6 +225,17 @@ static int quick_handler(request_rec *r, int lookup)
 }
 
 /* ---- admin handler: SetHandler oauth2-sessions -------------------------- */
+
+static int admin_failed(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t rc)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  OAUTH2_LOGNO(00786) "session admin failed (%s): %s",
+                  oauth2_status_str(rc), ctx->err.text);
+    return json_error(r,
+                      rc == OAUTH2_UNAVAILABLE ? HTTP_SERVICE_UNAVAILABLE
+                                               : HTTP_INTERNAL_SERVER_ERROR,
+                      "temporarily_unavailable", "try again later");
+}
 
 /*
  * Revocations change state: refuse them from other sites. Browsers send
@@ -282,7 +292,7 @@ static int admin_list(request_rec *r, oauth2_ctx_t *ctx, oauth2_store_t *st,
             APR_ARRAY_IDX(provs, i, const char *), sub, LIST_MAX, &l);
         if (rc != OAUTH2_OK) {
             json_decref(out);
-            return bcl_failed(r, ctx, rc);
+            return admin_failed(r, ctx, rc);
         }
         for (j = 0; j < l->nelts; j++)
             json_array_append_new(
@@ -316,7 +326,7 @@ static int admin_revoke(request_rec *r, oauth2_ctx_t *ctx, oauth2_store_t *st,
         total += n;
     }
     if (rc != OAUTH2_OK)
-        return bcl_failed(r, ctx, rc);
+        return admin_failed(r, ctx, rc);
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   OAUTH2_LOGNO(00784) "admin revoked %d session(s)%s%s", total,
                   sub ? " of " : "",

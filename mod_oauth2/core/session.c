@@ -679,32 +679,43 @@ static const char *jti_key(oauth2_ctx_t *ctx, const char *iss, const char *jti)
     return h ? apr_pstrcat(ctx->pool, JTI_PREFIX, h, NULL) : NULL;
 }
 
+/*
+ * Two phases, because a command that timed out may still run on the server
+ * later: the marker is "pending" until the logout is done, and only "done"
+ * refuses a token. A retry after a failure (or a concurrent duplicate)
+ * finds "pending" and goes ahead: ending sessions twice is harmless.
+ */
 oauth2_status_t oauth2_session_jti_once(oauth2_ctx_t *ctx,
                                         oauth2_store_t *store, const char *iss,
                                         const char *jti,
                                         apr_interval_time_t ttl)
 {
     const char *k = jti_key(ctx, iss, jti);
+    char *v = NULL;
     int added = 0;
     oauth2_status_t st;
 
     if (k == NULL)
         return OAUTH2_ERROR;
-    st = oauth2_store_add(ctx, store, k, "1", 1, ttl, &added);
-    if (st == OAUTH2_OK && !added) {
+    st = oauth2_store_add(ctx, store, k, "pending", 7, ttl, &added);
+    if (st != OAUTH2_OK || added)
+        return st;
+    st = oauth2_store_get(ctx, store, k, &v, NULL);
+    if (st == OAUTH2_OK && strcmp(v, "done") == 0) {
         oauth2_err_set(ctx, "jti replayed");
         return OAUTH2_DENIED;
     }
-    return st;
+    return st == OAUTH2_NOT_FOUND ? OAUTH2_OK : st;
 }
 
-void oauth2_session_jti_forget(oauth2_ctx_t *ctx, oauth2_store_t *store,
-                               const char *iss, const char *jti)
+oauth2_status_t oauth2_session_jti_done(oauth2_ctx_t *ctx,
+                                        oauth2_store_t *store, const char *iss,
+                                        const char *jti,
+                                        apr_interval_time_t ttl)
 {
     const char *k = jti_key(ctx, iss, jti);
 
-    if (k != NULL)
-        oauth2_store_del(ctx, store, k);
+    return k ? oauth2_store_set(ctx, store, k, "done", 4, ttl) : OAUTH2_ERROR;
 }
 
 static const char *lock_key(oauth2_ctx_t *ctx, const oauth2_session_t *s,

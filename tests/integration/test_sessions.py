@@ -279,3 +279,27 @@ def test_refresh_once_across_nodes(nodes, mock):
         t.join()
     assert results == [200] * 8
     assert len(mock.grants("refresh_token")) - before == 1
+
+
+@pytest.mark.expect_lognos("OA00781", "OA00440", "OA00745", "OA00747")
+def test_backchannel_store_down_is_503_then_retry(apache_factory, mock):
+    redis = harness.Redis().start()
+    try:
+        a = harness.start_nodes(apache_factory, conf(mock, redis), count=1,
+                                files=FILES)[0]
+        s, sid = sign_in(a, mock, "judy")
+        tok = mint(mock, claims={"sid": sid, "sub": "judy"})
+        redis.pause()
+        try:
+            r = post_token(a, tok)
+        finally:
+            redis.resume()
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "temporarily_unavailable"
+        time.sleep(1.5)                 # the store's reconnect backoff
+        r = post_token(a, tok)          # the provider retries: accepted
+        assert r.status_code == 200, r.text
+        assert status(s, a) == 302
+    finally:
+        redis.stop()
+        redis.cleanup()

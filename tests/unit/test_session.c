@@ -444,14 +444,22 @@ static void jti_once_and_lock(void **state)
 
     assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &st),
                      OAUTH2_OK);
+    /* Pending (not done): a retry or a duplicate may go ahead. */
     assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_session_jti_done(&f->ctx, st, "iss", "j1", SEC(60)),
                      OAUTH2_OK);
     assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
                      OAUTH2_DENIED);
     assert_string_equal(f->ctx.err.text, "jti replayed");
     assert_int_equal(
         oauth2_session_jti_once(&f->ctx, st, "iss2", "j1", SEC(60)),
-        OAUTH2_OK); /* per issuer */
+        OAUTH2_OK);        /* per issuer */
+    f->ctx.now += SEC(61); /* the marker expires with its ttl */
+    assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
     assert_int_equal(
         oauth2_session_lock(&f->ctx, st, a, "refresh", SEC(5), &held),
         OAUTH2_OK);
