@@ -220,4 +220,43 @@ int oauth2_rp_return_url_ok(oauth2_ctx_t *ctx, const char *url,
                             const char *origin,
                             const apr_array_header_t *allowed);
 
+/* ---- sessions branch: OIDC Back-Channel Logout 1.0 --------------------- */
+
+#define OAUTH2_RP_BCL_EVENT "http://schemas.openid.net/event/backchannel-logout"
+/* iat may be this much older than now (and 60 s in the future). */
+#define OAUTH2_RP_BCL_MAX_AGE apr_time_from_sec(300)
+
+/*
+ * Verify a parsed JWS (`jws` from oauth2_jws_parse) with the JWKS of
+ * `meta` through `cache`, as for ID tokens (asymmetric algorithms only, an
+ * unknown kid refetches once). OK, DENIED, or UNAVAILABLE (JWKS down).
+ */
+struct oauth2_jws_t;
+oauth2_status_t oauth2_rp_jws_verify(oauth2_ctx_t *ctx, oauth2_http_t *http,
+                                     oauth2_rp_jwks_cache_t *cache,
+                                     const oauth2_rp_provider_t *prov,
+                                     const oauth2_provider_meta_t *meta,
+                                     const struct oauth2_jws_t *jws);
+
+/*
+ * The `iss` of a logout token, NOT verified: only to choose the provider
+ * whose keys then verify it. NULL (ctx->err set) when it does not parse.
+ */
+const char *oauth2_rp_logout_token_iss(oauth2_ctx_t *ctx, const char *token);
+
+/*
+ * Validate a logout token (Back-Channel Logout 1.0 section 2.6): JWS
+ * signature with the provider's JWKS, typ absent or logout+jwt, iss the
+ * provider's, aud contains client_id, iat within OAUTH2_RP_BCL_MAX_AGE
+ * (60 s skew), exp (when present) not passed, `events` holding the
+ * back-channel-logout member (an object), sub or sid present (strings),
+ * no nonce, jti present. OK with *claims (owned by ctx->pool); DENIED with
+ * the reason in ctx->err; UNAVAILABLE when the JWKS cannot be fetched.
+ * jti single use is the caller's (it needs the shared store).
+ */
+oauth2_status_t oauth2_rp_logout_token_validate(
+    oauth2_ctx_t *ctx, oauth2_http_t *http, oauth2_rp_jwks_cache_t *cache,
+    const oauth2_rp_provider_t *prov, const oauth2_provider_meta_t *meta,
+    const char *token, json_t **claims);
+
 #endif /* OAUTH2_RP_H */

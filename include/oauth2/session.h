@@ -139,4 +139,85 @@ oauth2_status_t oauth2_session_open_cookie(oauth2_ctx_t *ctx,
                                            const char *name, const char *value,
                                            char **payload, size_t *len);
 
+/* ---- sessions branch: indexes by user and provider session -------------
+ *
+ * A signed-in session is listed under two index keys (store.h indexes):
+ *     "oauth2:idx:sub:" ns ":" provider ":" hex(SHA-256(sub))
+ *     "oauth2:idx:sid:" ns ":" provider ":" hex(SHA-256(sid))
+ * The member is the session's index id (the hex part of its store key) and
+ * the metadata is {"provider", "created", "last_seen"} (seconds): never the
+ * cookie secret, never a token, never claims. Deleting the store key ends
+ * the session on every node; stale members are dropped when seen.
+ */
+
+/* One indexed session, for listings (strings in ctx->pool). */
+typedef struct oauth2_session_info_t {
+    const char *id; /* index id: 64 hex */
+    const char *provider;
+    apr_time_t created;
+    apr_time_t last_seen;
+} oauth2_session_info_t;
+
+/* The index id of `s` (the hex SHA-256 of its id). */
+const char *oauth2_session_index_id(const oauth2_session_t *s);
+
+/*
+ * Record `s` (with sub set) in its sub index and, when s->sid is set, its
+ * sid index, with last_seen = ctx->now. `ttl` must cover the longest any
+ * session may live (the absolute timeout). Errors are the store's.
+ */
+oauth2_status_t oauth2_session_index(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                     const char *ns, const oauth2_session_t *s,
+                                     apr_interval_time_t ttl);
+
+/*
+ * The live sessions of `sub` at `provider` (array of oauth2_session_info_t,
+ * at most `max`). Members whose session is gone are removed on the way.
+ */
+oauth2_status_t oauth2_session_list(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                    const char *ns, const char *provider,
+                                    const char *sub, int max,
+                                    apr_array_header_t **out);
+
+/*
+ * End sessions everywhere by deleting them from the store: every session
+ * of `sub` (sid NULL), or those of provider session `sid` (sub NULL, or
+ * also matching sub). *count = how many were deleted. OK even when none.
+ */
+oauth2_status_t oauth2_session_revoke(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                      const char *ns, const char *provider,
+                                      const char *sub, const char *sid,
+                                      int *count);
+
+/* End one session by index id; NOT_FOUND when it was not there. */
+oauth2_status_t oauth2_session_revoke_id(oauth2_ctx_t *ctx,
+                                         oauth2_store_t *store, const char *ns,
+                                         const char *id);
+
+/*
+ * Single use of `jti` of issuer `iss` (back-channel logout), in two steps:
+ * jti_once before acting (OK: go ahead; DENIED "jti replayed" when a
+ * logout with it was already done within `ttl`), jti_done after acting.
+ * A failed attempt leaves the jti usable, so the provider's retry passes.
+ */
+oauth2_status_t oauth2_session_jti_once(oauth2_ctx_t *ctx,
+                                        oauth2_store_t *store, const char *iss,
+                                        const char *jti,
+                                        apr_interval_time_t ttl);
+oauth2_status_t oauth2_session_jti_done(oauth2_ctx_t *ctx,
+                                        oauth2_store_t *store, const char *iss,
+                                        const char *jti,
+                                        apr_interval_time_t ttl);
+
+/*
+ * A short cross-node lock for `s` named `what` (e.g. "refresh"): OK with
+ * *held = 1 when this call took it (release with oauth2_session_unlock),
+ * 0 when another request holds it. Expires after `ttl` regardless.
+ */
+oauth2_status_t oauth2_session_lock(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                    const oauth2_session_t *s, const char *what,
+                                    apr_interval_time_t ttl, int *held);
+void oauth2_session_unlock(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                           const oauth2_session_t *s, const char *what);
+
 #endif /* OAUTH2_SESSION_H */

@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+#include <apr_tables.h>
+
 #include "oauth2/oauth2.h"
 #include "oauth2/cfg.h"
 
@@ -40,6 +42,23 @@ struct oauth2_store_t {
     oauth2_status_t (*touch)(oauth2_ctx_t *ctx, oauth2_store_t *st,
                              const char *key, apr_interval_time_t ttl);
     void *data;
+    /* ---- sessions branch: set-if-absent and small indexes ---- */
+    /* SET NX PX: *added = 1 when stored, 0 when the key already existed. */
+    oauth2_status_t (*add)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                           const char *key, const void *val, size_t len,
+                           apr_interval_time_t ttl, int *added);
+    /* Put member -> meta into the index `idx`, whose ttl becomes `ttl`. */
+    oauth2_status_t (*idx_add)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                               const char *idx, const char *member,
+                               const char *meta, size_t len,
+                               apr_interval_time_t ttl);
+    /* At most `max` entries (oauth2_store_member_t) of `idx`. */
+    oauth2_status_t (*idx_list)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                const char *idx, int max,
+                                apr_array_header_t **out);
+    /* OK, or NOT_FOUND when the member was not there. */
+    oauth2_status_t (*idx_del)(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                               const char *idx, const char *member);
 };
 
 typedef struct oauth2_store_opts_t {
@@ -108,5 +127,51 @@ typedef struct oauth2_store_redirect_t {
  */
 int oauth2_store_redis_redirect_parse(const char *s, size_t len,
                                       oauth2_store_redirect_t *out);
+/* ---- sessions branch: set-if-absent and small indexes -------------------
+ *
+ * Every operation touches one key (so cluster routing by the first key
+ * works). An index is a small map member -> metadata under one key (a Redis
+ * hash): members are short printable names (1..256 bytes, e.g. a store key
+ * hash), metadata is non-secret text. The index key expires `ttl` after its
+ * last idx_add, so callers pass a ttl at least as long as any member may
+ * live; stale members are the caller's to remove (idx_del).
+ */
+
+/* One index entry; both strings NUL-terminated in ctx->pool. */
+typedef struct oauth2_store_member_t {
+    const char *member;
+    const char *meta;
+    size_t meta_len;
+} oauth2_store_member_t;
+
+/* Index listings never return more than this many members. */
+#define OAUTH2_STORE_IDX_MAX 1000
+
+/*
+ * Set `key` only if it does not exist (a lock, a single-use marker). OK with
+ * *added = 1 when this call stored it, 0 when it was already there. After
+ * a lost reply the backend may retry and then report 0 for its own write:
+ * callers must treat 0 as "someone else holds it", which fails safe.
+ */
+oauth2_status_t oauth2_store_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, const void *val, size_t len,
+                                 apr_interval_time_t ttl, int *added);
+
+oauth2_status_t oauth2_store_idx_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                     const char *idx, const char *member,
+                                     const char *meta, size_t len,
+                                     apr_interval_time_t ttl);
+
+/*
+ * OK with *out (array of oauth2_store_member_t, in ctx->pool, possibly
+ * empty) holding at most `max` (1..OAUTH2_STORE_IDX_MAX) entries, in no
+ * particular order. A missing index is an empty list.
+ */
+oauth2_status_t oauth2_store_idx_list(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                      const char *idx, int max,
+                                      apr_array_header_t **out);
+
+oauth2_status_t oauth2_store_idx_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                     const char *idx, const char *member);
 
 #endif /* OAUTH2_STORE_H */

@@ -41,6 +41,7 @@ void *oauth2_ap_srv_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(cookie_secure);
     n->rp = oauth2_ap_rp_srv_merge(p, base->rp, add->rp);
     n->policy = oauth2_ap_policy_srv_merge(p, base->policy, add->policy);
+    MERGE_PTR(backchannel_uri);
     return n;
 }
 

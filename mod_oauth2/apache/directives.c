@@ -227,5 +227,10 @@ const command_rec oauth2_ap_cmds[] = {
                   "On|Off|https://origin: serve RFC 9728 metadata and "
                   "point bearer challenges to it (default: On with "
                   "OAuth2Policy)"),
+    /* sessions branch: back-channel logout (session_mgmt.c) */
+    AP_INIT_TAKE1("OAuth2BackchannelLogoutURI",
+                  oauth2_ap_sm_cmd_backchannel_uri, NULL, RSRC_CONF,
+                  "path of the OIDC Back-Channel Logout endpoint (POST "
+                  "logout_token)"),
     {NULL},
 };

@@ -54,6 +54,8 @@ typedef struct oauth2_ap_srv_cfg_t {
     struct oauth2_ap_rp_srv_t *rp;
     /* policy (policy.c): OAuth2Policy*, OAuth2ResourceMetadata */
     struct oauth2_ap_policy_srv_t *policy;
+    /* sessions: OAuth2BackchannelLogoutURI (session_mgmt.c); NULL = off */
+    const char *backchannel_uri;
 } oauth2_ap_srv_cfg_t;
 
 /* Per directory / location. */
@@ -257,5 +259,11 @@ const char *oauth2_ap_policy_cmd_metadata(cmd_parms *cmd, void *dc,
  */
 const char *oauth2_ap_policy_resource_metadata(request_rec *r);
 void oauth2_ap_policy_register_hooks(apr_pool_t *p);
+/* ---- sessions branch: session_mgmt.c (back-channel logout, admin) ---- */
+/* The session namespace of the request's virtual host (session.c). */
+const char *oauth2_ap_rp_session_ns(request_rec *r);
+const char *oauth2_ap_sm_cmd_backchannel_uri(cmd_parms *cmd, void *dc,
+                                             const char *v);
+void oauth2_ap_sm_register_hooks(apr_pool_t *p);
 
 #endif /* OAUTH2_APACHE_H */

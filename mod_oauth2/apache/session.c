@@ -34,7 +34,6 @@
 static oauth2_http_t *rp_http;
 static oauth2_discovery_cache_t *rp_disc;
 static oauth2_rp_jwks_cache_t *rp_jwks;
-static apr_thread_mutex_t *rp_refresh_mutex;
 static apr_pool_t *rp_pchild;
 static apr_thread_mutex_t *rp_store_mutex;
 static apr_hash_t *rp_stores; /* store cfg * -> oauth2_store_t * (or NULL) */
@@ -231,7 +230,7 @@ static oauth2_crypto_keyring_t ring_of(request_rec *r)
 }
 
 /* Sessions never cross virtual hosts: the namespace is the vhost. */
-static const char *ns_of(request_rec *r)
+const char *oauth2_ap_rp_session_ns(request_rec *r)
 {
     return apr_psprintf(r->pool, "%s:%u", r->server->server_hostname,
                         (unsigned)r->server->port);
@@ -259,6 +258,8 @@ oauth2_status_t oauth2_ap_rp_session_save(request_rec *r, oauth2_ctx_t *ctx,
     oauth2_crypto_keyring_t ring = ring_of(r);
     oauth2_store_t *st = oauth2_ap_rp_store(r);
     apr_interval_time_t ttl = ttl_of(r, s);
+    const oauth2_ap_srv_cfg_t *c = oauth2_ap_srv_cfg(r->server);
+    oauth2_status_t rc;
 
     if (st == NULL || ring.current == NULL) {
         oauth2_err_set(ctx, "OAuth2SessionStore or OAuth2Passphrase not set");
@@ -268,7 +269,12 @@ oauth2_status_t oauth2_ap_rp_session_save(request_rec *r, oauth2_ctx_t *ctx,
         oauth2_err_set(ctx, "session past its maximum age");
         return OAUTH2_DENIED;
     }
-    return oauth2_session_save(ctx, st, &ring, s, ttl);
+    rc = oauth2_session_save(ctx, st, &ring, s, ttl);
+    /* sessions branch: listed by sub and sid for logout and the admin. */
+    if (rc == OAUTH2_OK && s->sub != NULL)
+        rc = oauth2_session_index(ctx, st, oauth2_ap_rp_session_ns(r), s,
+                                  oauth2_ap_session_max(c));
+    return rc;
 }
 
 /*
@@ -291,7 +297,7 @@ oauth2_status_t oauth2_ap_rp_session_load(request_rec *r, oauth2_ctx_t *ctx,
         oauth2_err_set(ctx, "OAuth2SessionStore or OAuth2Passphrase not set");
         return OAUTH2_ERROR;
     }
-    return oauth2_session_load(ctx, st, &ring, ns_of(r), v,
+    return oauth2_session_load(ctx, st, &ring, oauth2_ap_rp_session_ns(r), v,
                                oauth2_ap_session_inactivity(c),
                                oauth2_ap_session_max(c), out);
 }
@@ -310,7 +316,7 @@ oauth2_status_t oauth2_ap_rp_session_delete(request_rec *r, oauth2_ctx_t *ctx,
 oauth2_status_t oauth2_ap_rp_session_new(request_rec *r, oauth2_ctx_t *ctx,
                                          oauth2_session_t **out)
 {
-    return oauth2_session_new(ctx, ns_of(r), out);
+    return oauth2_session_new(ctx, oauth2_ap_rp_session_ns(r), out);
 }
 
 void oauth2_ap_rp_session_cookie(request_rec *r, oauth2_ctx_t *ctx,
@@ -485,51 +491,106 @@ static int unauthenticated(request_rec *r, oauth2_ctx_t *ctx,
 
 /* ---- refresh ----------------------------------------------------------- */
 
+#define REFRESH_LOCK_TTL apr_time_from_sec(15)
+#define REFRESH_WAIT apr_time_from_sec(5)
+#define REFRESH_POLL apr_time_from_msec(100)
+
+/* The token refresh itself, by the request that holds the lock. */
+static oauth2_status_t do_refresh(request_rec *r, oauth2_ctx_t *ctx,
+                                  const oauth2_ap_provider_t *ap,
+                                  oauth2_session_t *s, int *store_down)
+{
+    oauth2_provider_meta_t *meta = NULL;
+    oauth2_rp_tokens_t *t = NULL;
+    oauth2_status_t rc;
+
+    rc = oauth2_ap_rp_meta(r, ctx, ap, &meta);
+    if (rc == OAUTH2_OK)
+        rc = oauth2_rp_refresh(ctx, rp_http, &ap->rp, meta, s->refresh_token,
+                               &t);
+    if (rc != OAUTH2_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00744) "refresh at %s failed: %s",
+                      ap->rp.name, ctx->err.text);
+        return rc;
+    }
+    s->access_token = t->access_token;
+    if (t->refresh_token != NULL)
+        s->refresh_token = t->refresh_token;
+    s->expires_at = t->expires;
+    rc = oauth2_ap_rp_session_save(r, ctx, s);
+    *store_down = rc == OAUTH2_UNAVAILABLE;
+    return rc;
+}
+
+/*
+ * Another request (any process, any node) holds the refresh lock: re-read
+ * the session until it carries a fresh token, never refreshing ourselves.
+ * NOT_FOUND when the winner's refresh failed (it deleted the session);
+ * UNAVAILABLE when it takes longer than REFRESH_WAIT.
+ */
+static oauth2_status_t wait_refresh(request_rec *r, oauth2_ctx_t *ctx,
+                                    oauth2_session_t **sp, int *store_down)
+{
+    apr_time_t until = apr_time_now() + REFRESH_WAIT;
+    oauth2_session_t *again = NULL;
+    oauth2_status_t rc;
+
+    while (apr_time_now() < until) {
+        apr_sleep(REFRESH_POLL);
+        rc = oauth2_ap_rp_session_load(r, ctx, &again);
+        if (rc != OAUTH2_OK) {
+            *store_down = rc == OAUTH2_UNAVAILABLE;
+            return rc;
+        }
+        if (again->expires_at > r->request_time) {
+            *sp = again;
+            return OAUTH2_OK;
+        }
+    }
+    oauth2_err_set(ctx, "refresh by another request did not finish in time");
+    *store_down = 1;
+    return OAUTH2_UNAVAILABLE;
+}
+
 /*
  * Refresh an expired access token once per session even under parallel
- * requests: serialized in the process, and the record re-read under the
- * lock so a request that waited uses the token another one fetched. A
- * request in another process that loses a rotation race re-reads too.
+ * requests on several processes and nodes: a short lock in the shared store
+ * (set-if-absent on a key derived from the session key) elects one request;
+ * the others wait for its result and re-read the session. The record is
+ * re-read after taking the lock, so a request that lost an earlier race
+ * uses the token another one already fetched.
  */
 static oauth2_status_t refresh(request_rec *r, oauth2_ctx_t *ctx,
                                const oauth2_ap_provider_t *ap,
                                oauth2_session_t **sp, int *store_down)
 {
+    oauth2_store_t *st = oauth2_ap_rp_store(r);
     oauth2_session_t *again = NULL;
-    oauth2_provider_meta_t *meta = NULL;
-    oauth2_rp_tokens_t *t = NULL;
     oauth2_status_t rc;
+    int held = 0;
 
-    apr_thread_mutex_lock(rp_refresh_mutex);
-    rc = oauth2_ap_rp_session_load(r, ctx, &again);
+    if (st == NULL)
+        return OAUTH2_ERROR;
+    rc = oauth2_session_lock(ctx, st, *sp, "refresh", REFRESH_LOCK_TTL, &held);
     if (rc != OAUTH2_OK) {
         *store_down = rc == OAUTH2_UNAVAILABLE;
-        goto end;
+        return rc;
     }
-    if (again->expires_at > r->request_time) {
+    if (!held) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      OAUTH2_LOGNO(00783) "refresh in progress elsewhere, "
+                                          "waiting");
+        return wait_refresh(r, ctx, sp, store_down);
+    }
+    rc = oauth2_ap_rp_session_load(r, ctx, &again);
+    if (rc != OAUTH2_OK)
+        *store_down = rc == OAUTH2_UNAVAILABLE;
+    else if (again->expires_at > r->request_time)
+        *sp = again; /* refreshed by someone else meanwhile */
+    else if ((rc = do_refresh(r, ctx, ap, again, store_down)) == OAUTH2_OK)
         *sp = again;
-        goto end;
-    }
-    rc = oauth2_ap_rp_meta(r, ctx, ap, &meta);
-    if (rc == OAUTH2_OK)
-        rc = oauth2_rp_refresh(ctx, rp_http, &ap->rp, meta,
-                               again->refresh_token, &t);
-    if (rc != OAUTH2_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      OAUTH2_LOGNO(00744) "refresh at %s failed: %s",
-                      ap->rp.name, ctx->err.text);
-        goto end;
-    }
-    again->access_token = t->access_token;
-    if (t->refresh_token != NULL)
-        again->refresh_token = t->refresh_token;
-    again->expires_at = t->expires;
-    rc = oauth2_ap_rp_session_save(r, ctx, again);
-    *store_down = rc == OAUTH2_UNAVAILABLE;
-    if (rc == OAUTH2_OK)
-        *sp = again;
-end:
-    apr_thread_mutex_unlock(rp_refresh_mutex);
+    oauth2_session_unlock(ctx, st, *sp, "refresh");
     return rc;
 }
 
@@ -698,7 +759,6 @@ static void child_init(apr_pool_t *p, server_rec *s)
     rp_http = oauth2_http_curl_create(p, NULL);
     rp_disc = oauth2_discovery_cache_create(p, 64);
     rp_jwks = oauth2_rp_jwks_cache_create(p);
-    apr_thread_mutex_create(&rp_refresh_mutex, APR_THREAD_MUTEX_DEFAULT, p);
     apr_thread_mutex_create(&rp_store_mutex, APR_THREAD_MUTEX_DEFAULT, p);
     rp_stores = apr_hash_make(p);
 }

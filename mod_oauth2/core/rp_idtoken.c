@@ -158,3 +158,18 @@ oauth2_status_t oauth2_rp_id_token_validate(
     *claims = jws->payload;
     return OAUTH2_OK;
 }
+
+/* ---- sessions branch: the same verification for logout tokens ---------- */
+
+oauth2_status_t oauth2_rp_jws_verify(oauth2_ctx_t *ctx, oauth2_http_t *http,
+                                     oauth2_rp_jwks_cache_t *cache,
+                                     const oauth2_rp_provider_t *prov,
+                                     const oauth2_provider_meta_t *meta,
+                                     const oauth2_jws_t *jws)
+{
+    if (meta->jwks_uri == NULL) {
+        oauth2_err_set(ctx, "provider %s has no jwks_uri", prov->name);
+        return OAUTH2_ERROR;
+    }
+    return verify(ctx, cache, http, meta->jwks_uri, prov->timeout, jws);
+}

@@ -472,3 +472,280 @@ oauth2_status_t oauth2_session_open_cookie(oauth2_ctx_t *ctx,
         *len = n - 8;
     return OAUTH2_OK;
 }
+
+/* ---- sessions branch: indexes, revocation, single use, locks ------------ */
+
+#define IDX_PREFIX "oauth2:idx:"
+#define JTI_PREFIX "oauth2:jti:"
+#define LOCK_PREFIX "oauth2:lock:"
+#define ID_HEX_LEN 64
+
+const char *oauth2_session_index_id(const oauth2_session_t *s)
+{
+    const char *c = strrchr(s->store_key, ':');
+
+    return c ? c + 1 : s->store_key;
+}
+
+/* "oauth2:idx:<kind>:" ns ":" provider ":" hex(SHA-256(value)). */
+static const char *idx_key(oauth2_ctx_t *ctx, const char *kind, const char *ns,
+                           const char *provider, const char *value)
+{
+    const char *h = sha256_hex(ctx->pool, value, strlen(value));
+
+    if (h == NULL)
+        return NULL;
+    return apr_pstrcat(ctx->pool, IDX_PREFIX, kind, ":", ns, ":", provider, ":",
+                       h, NULL);
+}
+
+static int id_ok(const char *id)
+{
+    size_t i;
+
+    if (id == NULL || strlen(id) != ID_HEX_LEN)
+        return 0;
+    for (i = 0; i < ID_HEX_LEN; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static const char *key_of_id(oauth2_ctx_t *ctx, const char *ns, const char *id)
+{
+    return apr_pstrcat(ctx->pool, KEY_PREFIX, ns, ":", id, NULL);
+}
+
+oauth2_status_t oauth2_session_index(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                     const char *ns, const oauth2_session_t *s,
+                                     apr_interval_time_t ttl)
+{
+    const char *id = oauth2_session_index_id(s), *k;
+    char *meta = NULL, *text;
+    json_t *o;
+    oauth2_status_t st;
+
+    if (s->sub == NULL || s->provider == NULL) {
+        oauth2_err_set(ctx, "session without sub or provider: not indexed");
+        return OAUTH2_ERROR;
+    }
+    o = json_pack("{s:s, s:I, s:I}", "provider", s->provider, "created",
+                  (json_int_t)apr_time_sec(s->created), "last_seen",
+                  (json_int_t)apr_time_sec(ctx->now));
+    text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text != NULL)
+        meta = apr_pstrdup(ctx->pool, text);
+    free(text);
+    json_decref(o);
+    if (meta == NULL) {
+        oauth2_err_set(ctx, "cannot serialise the session index entry");
+        return OAUTH2_ERROR;
+    }
+    if ((k = idx_key(ctx, "sub", ns, s->provider, s->sub)) == NULL)
+        return OAUTH2_ERROR;
+    st = oauth2_store_idx_add(ctx, store, k, id, meta, strlen(meta), ttl);
+    if (st != OAUTH2_OK || s->sid == NULL)
+        return st;
+    if ((k = idx_key(ctx, "sid", ns, s->provider, s->sid)) == NULL)
+        return OAUTH2_ERROR;
+    return oauth2_store_idx_add(ctx, store, k, id, meta, strlen(meta), ttl);
+}
+
+/* Parse one member's metadata; 0 when it is not ours. */
+static int info_of(oauth2_ctx_t *ctx, const oauth2_store_member_t *m,
+                   oauth2_session_info_t *i)
+{
+    json_t *o = json_loadb(m->meta, m->meta_len, JSON_REJECT_DUPLICATES, NULL);
+    int ok = json_is_object(o) && id_ok(m->member);
+
+    if (ok) {
+        get_str(ctx, o, "provider", &i->provider);
+        i->id = m->member;
+        i->created = apr_time_from_sec(
+            json_integer_value(json_object_get(o, "created")));
+        i->last_seen = apr_time_from_sec(
+            json_integer_value(json_object_get(o, "last_seen")));
+    }
+    json_decref(o);
+    return ok;
+}
+
+/*
+ * The live sessions of index `k`: members whose store key is gone (or
+ * that are not ours) are removed from the index.
+ */
+static oauth2_status_t live_members(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                    const char *ns, const char *k, int max,
+                                    apr_array_header_t **out)
+{
+    apr_array_header_t *all = NULL, *live;
+    oauth2_status_t st;
+    int i;
+
+    st = oauth2_store_idx_list(ctx, store, k, max, &all);
+    if (st != OAUTH2_OK)
+        return st;
+    live = apr_array_make(ctx->pool, all->nelts + 1,
+                          sizeof(oauth2_session_info_t));
+    for (i = 0; i < all->nelts; i++) {
+        oauth2_store_member_t *m =
+            &APR_ARRAY_IDX(all, i, oauth2_store_member_t);
+        oauth2_session_info_t info = {0};
+        char *v = NULL;
+        if (info_of(ctx, m, &info))
+            st = oauth2_store_get(ctx, store, key_of_id(ctx, ns, m->member), &v,
+                                  NULL);
+        else
+            st = OAUTH2_NOT_FOUND;
+        if (st == OAUTH2_NOT_FOUND) {
+            oauth2_store_idx_del(ctx, store, k, m->member);
+            continue;
+        }
+        if (st != OAUTH2_OK)
+            return st;
+        APR_ARRAY_PUSH(live, oauth2_session_info_t) = info;
+    }
+    *out = live;
+    return OAUTH2_OK;
+}
+
+oauth2_status_t oauth2_session_list(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                    const char *ns, const char *provider,
+                                    const char *sub, int max,
+                                    apr_array_header_t **out)
+{
+    const char *k = idx_key(ctx, "sub", ns, provider, sub);
+
+    if (k == NULL)
+        return OAUTH2_ERROR;
+    return live_members(ctx, store, ns, k, max, out);
+}
+
+/* 1 when `id` is a member of `list` (NULL: no restriction). */
+static int in_list(const apr_array_header_t *list, const char *id)
+{
+    int j;
+
+    if (list == NULL)
+        return 1;
+    for (j = 0; j < list->nelts; j++)
+        if (strcmp(APR_ARRAY_IDX(list, j, oauth2_store_member_t).member, id) ==
+            0)
+            return 1;
+    return 0;
+}
+
+oauth2_status_t oauth2_session_revoke(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                      const char *ns, const char *provider,
+                                      const char *sub, const char *sid,
+                                      int *count)
+{
+    const char *k = sid ? idx_key(ctx, "sid", ns, provider, sid)
+                        : idx_key(ctx, "sub", ns, provider, sub);
+    apr_array_header_t *all = NULL, *mine = NULL;
+    oauth2_status_t st;
+    int i;
+
+    *count = 0;
+    if (k == NULL || (sid == NULL && sub == NULL))
+        return OAUTH2_ERROR;
+    st = oauth2_store_idx_list(ctx, store, k, OAUTH2_STORE_IDX_MAX, &all);
+    if (st == OAUTH2_OK && sid != NULL && sub != NULL) {
+        /* Both given: only the sessions of that sid that are this user's. */
+        const char *subk = idx_key(ctx, "sub", ns, provider, sub);
+        st = subk ? oauth2_store_idx_list(ctx, store, subk,
+                                          OAUTH2_STORE_IDX_MAX, &mine)
+                  : OAUTH2_ERROR;
+    }
+    for (i = 0; st == OAUTH2_OK && i < all->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(all, i, oauth2_store_member_t).member;
+        if (!id_ok(id) || !in_list(mine, id))
+            continue;
+        st = oauth2_store_del(ctx, store, key_of_id(ctx, ns, id));
+        if (st == OAUTH2_OK)
+            (*count)++;
+        if (st == OAUTH2_OK || st == OAUTH2_NOT_FOUND)
+            st = oauth2_store_idx_del(ctx, store, k, id);
+        if (st == OAUTH2_NOT_FOUND)
+            st = OAUTH2_OK;
+    }
+    return st;
+}
+
+oauth2_status_t oauth2_session_revoke_id(oauth2_ctx_t *ctx,
+                                         oauth2_store_t *store, const char *ns,
+                                         const char *id)
+{
+    if (!id_ok(id)) {
+        oauth2_err_set(ctx, "session index id is not 64 hex digits");
+        return OAUTH2_DENIED;
+    }
+    return oauth2_store_del(ctx, store, key_of_id(ctx, ns, id));
+}
+
+static const char *jti_key(oauth2_ctx_t *ctx, const char *iss, const char *jti)
+{
+    const char *both = apr_pstrcat(ctx->pool, iss, "\n", jti, NULL);
+    const char *h = sha256_hex(ctx->pool, both, strlen(both));
+
+    return h ? apr_pstrcat(ctx->pool, JTI_PREFIX, h, NULL) : NULL;
+}
+
+/*
+ * Two phases, because a command that timed out may still run on the server
+ * later: the marker is "pending" until the logout is done, and only "done"
+ * refuses a token. A retry after a failure (or a concurrent duplicate)
+ * finds "pending" and goes ahead: ending sessions twice is harmless.
+ */
+oauth2_status_t oauth2_session_jti_once(oauth2_ctx_t *ctx,
+                                        oauth2_store_t *store, const char *iss,
+                                        const char *jti,
+                                        apr_interval_time_t ttl)
+{
+    const char *k = jti_key(ctx, iss, jti);
+    char *v = NULL;
+    int added = 0;
+    oauth2_status_t st;
+
+    if (k == NULL)
+        return OAUTH2_ERROR;
+    st = oauth2_store_add(ctx, store, k, "pending", 7, ttl, &added);
+    if (st != OAUTH2_OK || added)
+        return st;
+    st = oauth2_store_get(ctx, store, k, &v, NULL);
+    if (st == OAUTH2_OK && strcmp(v, "done") == 0) {
+        oauth2_err_set(ctx, "jti replayed");
+        return OAUTH2_DENIED;
+    }
+    return st == OAUTH2_NOT_FOUND ? OAUTH2_OK : st;
+}
+
+oauth2_status_t oauth2_session_jti_done(oauth2_ctx_t *ctx,
+                                        oauth2_store_t *store, const char *iss,
+                                        const char *jti,
+                                        apr_interval_time_t ttl)
+{
+    const char *k = jti_key(ctx, iss, jti);
+
+    return k ? oauth2_store_set(ctx, store, k, "done", 4, ttl) : OAUTH2_ERROR;
+}
+
+static const char *lock_key(oauth2_ctx_t *ctx, const oauth2_session_t *s,
+                            const char *what)
+{
+    return apr_pstrcat(ctx->pool, LOCK_PREFIX, what, ":", s->store_key, NULL);
+}
+
+oauth2_status_t oauth2_session_lock(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                                    const oauth2_session_t *s, const char *what,
+                                    apr_interval_time_t ttl, int *held)
+{
+    return oauth2_store_add(ctx, store, lock_key(ctx, s, what), "1", 1, ttl,
+                            held);
+}
+
+void oauth2_session_unlock(oauth2_ctx_t *ctx, oauth2_store_t *store,
+                           const oauth2_session_t *s, const char *what)
+{
+    oauth2_store_del(ctx, store, lock_key(ctx, s, what));
+}

@@ -94,3 +94,104 @@ oauth2_status_t oauth2_store_touch(oauth2_ctx_t *ctx, oauth2_store_t *st,
         s = check_ttl(ctx, ttl);
     return s == OAUTH2_OK ? st->touch(ctx, st, key, ttl) : s;
 }
+
+/* ---- sessions branch: set-if-absent and small indexes ------------------ */
+
+#define MAX_MEMBER 256
+
+static oauth2_status_t check_member(oauth2_ctx_t *ctx, const char *m)
+{
+    size_t i, n = m ? strlen(m) : 0;
+
+    if (n == 0 || n > MAX_MEMBER) {
+        oauth2_err_set(ctx,
+                       "store: index member empty or longer than %d "
+                       "bytes",
+                       MAX_MEMBER);
+        return OAUTH2_DENIED;
+    }
+    for (i = 0; i < n; i++) {
+        if (m[i] <= 0x20 || m[i] >= 0x7f) {
+            oauth2_err_set(ctx, "store: index member not printable");
+            return OAUTH2_DENIED;
+        }
+    }
+    return OAUTH2_OK;
+}
+
+static oauth2_status_t check_ops(oauth2_ctx_t *ctx, oauth2_store_t *st)
+{
+    if (st->add == NULL || st->idx_add == NULL || st->idx_list == NULL ||
+        st->idx_del == NULL) {
+        oauth2_err_set(ctx, "store: %s has no index operations", st->name);
+        return OAUTH2_ERROR;
+    }
+    return OAUTH2_OK;
+}
+
+oauth2_status_t oauth2_store_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, const void *val, size_t len,
+                                 apr_interval_time_t ttl, int *added)
+{
+    oauth2_status_t s = check_ops(ctx, st);
+
+    *added = 0;
+    if (s == OAUTH2_OK)
+        s = check_key(ctx, key);
+    if (s == OAUTH2_OK)
+        s = check_ttl(ctx, ttl);
+    if (s == OAUTH2_OK && val == NULL) {
+        oauth2_err_set(ctx, "store: no value");
+        s = OAUTH2_DENIED;
+    }
+    return s == OAUTH2_OK ? st->add(ctx, st, key, val, len, ttl, added) : s;
+}
+
+oauth2_status_t oauth2_store_idx_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                     const char *idx, const char *member,
+                                     const char *meta, size_t len,
+                                     apr_interval_time_t ttl)
+{
+    oauth2_status_t s = check_ops(ctx, st);
+
+    if (s == OAUTH2_OK)
+        s = check_key(ctx, idx);
+    if (s == OAUTH2_OK)
+        s = check_member(ctx, member);
+    if (s == OAUTH2_OK)
+        s = check_ttl(ctx, ttl);
+    if (s == OAUTH2_OK && meta == NULL) {
+        oauth2_err_set(ctx, "store: no index metadata");
+        s = OAUTH2_DENIED;
+    }
+    return s == OAUTH2_OK ? st->idx_add(ctx, st, idx, member, meta, len, ttl)
+                          : s;
+}
+
+oauth2_status_t oauth2_store_idx_list(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                      const char *idx, int max,
+                                      apr_array_header_t **out)
+{
+    oauth2_status_t s = check_ops(ctx, st);
+
+    if (s == OAUTH2_OK)
+        s = check_key(ctx, idx);
+    if (s == OAUTH2_OK && (max < 1 || max > OAUTH2_STORE_IDX_MAX)) {
+        oauth2_err_set(ctx, "store: index listing bound %d out of 1..%d", max,
+                       OAUTH2_STORE_IDX_MAX);
+        s = OAUTH2_DENIED;
+    }
+    return s == OAUTH2_OK ? st->idx_list(ctx, st, idx, max, out) : s;
+}
+
+oauth2_status_t oauth2_store_idx_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                     const char *idx, const char *member)
+{
+    oauth2_status_t s = check_ops(ctx, st);
+
+    if (s == OAUTH2_OK)
+        s = check_key(ctx, idx);
+    if (s == OAUTH2_OK)
+        s = check_member(ctx, member);
+    return s == OAUTH2_OK ? st->idx_del(ctx, st, idx, member) : s;
+}

@@ -950,6 +950,7 @@ static oauth2_status_t topology(oauth2_ctx_t *ctx, apr_pool_t *p, redis_t *r,
     }
     return OAUTH2_OK;
 }
+static void redis_index_ops(oauth2_store_t *st); /* sessions branch */
 
 oauth2_status_t oauth2_store_redis_create(oauth2_ctx_t *ctx, apr_pool_t *p,
                                           const oauth2_store_url_t *url,
@@ -989,7 +990,148 @@ oauth2_status_t oauth2_store_redis_create(oauth2_ctx_t *ctx, apr_pool_t *p,
     st->set = redis_set;
     st->del = redis_del;
     st->touch = redis_touch;
+    redis_index_ops(st);
     st->data = r;
     *out = st;
     return OAUTH2_OK;
+}
+
+/* ---- sessions branch: set-if-absent and small indexes ------------------
+ * Every command names one key and goes through run()/int_cmd(), so
+ * whatever routing those do applies. SET NX is the one non-idempotent
+ * command: a retry after a lost reply reports "exists", which callers treat
+ * as "held by someone else" (safe). An index is a hash (HSET + PEXPIRE,
+ * HSCAN bounded, HDEL).
+ */
+
+static oauth2_status_t redis_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                 const char *key, const void *val, size_t len,
+                                 apr_interval_time_t ttl, int *added)
+{
+    redis_t *r = st->data;
+    const char *argv[6] = {"SET", full_key(ctx, r, key), val, "NX",
+                           "PX",  ms_str(ctx, ttl)};
+    size_t lens[6] = {3, strlen(argv[1]), len, 2, 2, strlen(argv[5])};
+    redisReply *rep = NULL;
+    oauth2_status_t s;
+
+    if (len > r->opts.max_value) {
+        oauth2_err_set(ctx, "redis: value of %lu bytes over the %lu byte cap",
+                       (unsigned long)len, (unsigned long)r->opts.max_value);
+        return OAUTH2_DENIED;
+    }
+    if ((s = run(ctx, r, 6, argv, lens, &rep)) != OAUTH2_OK)
+        return s;
+    if (rep->type == REDIS_REPLY_NIL)
+        *added = 0;
+    else if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0)
+        *added = 1;
+    else
+        s = unexpected(ctx, "SET NX", rep);
+    freeReplyObject(rep);
+    return s;
+}
+
+static oauth2_status_t redis_idx_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                     const char *idx, const char *member,
+                                     const char *meta, size_t len,
+                                     apr_interval_time_t ttl)
+{
+    redis_t *r = st->data;
+    const char *k = full_key(ctx, r, idx);
+    const char *argv[4] = {"HSET", k, member, meta};
+    size_t lens[4] = {4, strlen(k), strlen(member), len};
+    const char *ex[3] = {"PEXPIRE", k, ms_str(ctx, ttl)};
+    redisReply *rep = NULL;
+    oauth2_status_t s;
+
+    if (len > r->opts.max_value) {
+        oauth2_err_set(ctx, "redis: index metadata over the value cap");
+        return OAUTH2_DENIED;
+    }
+    if ((s = run(ctx, r, 4, argv, lens, &rep)) != OAUTH2_OK)
+        return s;
+    if (rep->type != REDIS_REPLY_INTEGER)
+        s = unexpected(ctx, "HSET", rep);
+    freeReplyObject(rep);
+    if (s != OAUTH2_OK)
+        return s;
+    s = int_cmd(ctx, r, 3, ex);
+    return s == OAUTH2_NOT_FOUND ? OAUTH2_OK : s; /* raced with a delete */
+}
+
+/* Append the field/value pairs of one HSCAN page to `a`, up to `max`. */
+static oauth2_status_t hscan_page(oauth2_ctx_t *ctx, redis_t *r,
+                                  const redisReply *page, apr_array_header_t *a,
+                                  int max)
+{
+    size_t i;
+
+    if (page->type != REDIS_REPLY_ARRAY || page->elements % 2 != 0)
+        return unexpected(ctx, "HSCAN", page);
+    for (i = 0; i + 1 < page->elements && a->nelts < max; i += 2) {
+        const redisReply *f = page->element[i], *v = page->element[i + 1];
+        oauth2_store_member_t *e;
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            return unexpected(ctx, "HSCAN", f);
+        if (v->len > r->opts.max_value || f->len > 1024)
+            continue; /* not ours: skip rather than copy */
+        e = apr_array_push(a);
+        e->member = apr_pstrmemdup(ctx->pool, f->str, f->len);
+        e->meta = apr_pstrmemdup(ctx->pool, v->str, v->len);
+        e->meta_len = v->len;
+    }
+    return OAUTH2_OK;
+}
+
+static oauth2_status_t redis_idx_list(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                      const char *idx, int max,
+                                      apr_array_header_t **out)
+{
+    redis_t *r = st->data;
+    const char *k = full_key(ctx, r, idx);
+    const char *argv[5] = {"HSCAN", k, "0", "COUNT", "100"};
+    size_t lens[5] = {5, strlen(k), 1, 5, 3};
+    apr_array_header_t *a =
+        apr_array_make(ctx->pool, 4, sizeof(oauth2_store_member_t));
+    redisReply *rep = NULL;
+    oauth2_status_t s = OAUTH2_OK;
+    int pages = 0;
+
+    do {
+        if ((s = run(ctx, r, 5, argv, lens, &rep)) != OAUTH2_OK)
+            return s;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING)
+            s = unexpected(ctx, "HSCAN", rep);
+        else
+            s = hscan_page(ctx, r, rep->element[1], a, max);
+        if (s == OAUTH2_OK) {
+            argv[2] = apr_pstrmemdup(ctx->pool, rep->element[0]->str,
+                                     rep->element[0]->len);
+            lens[2] = rep->element[0]->len;
+        }
+        freeReplyObject(rep);
+        rep = NULL;
+    } while (s == OAUTH2_OK && strcmp(argv[2], "0") != 0 && a->nelts < max &&
+             ++pages < OAUTH2_STORE_IDX_MAX);
+    if (s == OAUTH2_OK)
+        *out = a;
+    return s;
+}
+
+static oauth2_status_t redis_idx_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
+                                     const char *idx, const char *member)
+{
+    const char *argv[3] = {"HDEL", full_key(ctx, st->data, idx), member};
+
+    return int_cmd(ctx, st->data, 3, argv);
+}
+
+static void redis_index_ops(oauth2_store_t *st)
+{
+    st->add = redis_add;
+    st->idx_add = redis_idx_add;
+    st->idx_list = redis_idx_list;
+    st->idx_del = redis_idx_del;
 }

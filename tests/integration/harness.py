@@ -540,6 +540,28 @@ class MockProvider:
         except ValueError:
             return r.text
 
+    # ---- sessions branch: helpers for back-channel logout and counting --
+
+    def backchannel_logout(self, uri, sid=None, sub=None,
+                           client_id="demo-client"):
+        """Have the provider POST a logout token for `sid` and/or `sub` to
+        `uri`; the RP's HTTP status (None when unreachable)."""
+        body = {"client_id": client_id, "uri": uri}
+        if sid:
+            body["sid"] = sid
+        if sub:
+            body["sub"] = sub
+        return self.ctl("/_control/backchannel_logout", body)["status"]
+
+    def grants(self, grant_type):
+        """Requests to /token with this grant_type, in the request log."""
+        out = []
+        for x in self.ctl("/_control/requests")["requests"]:
+            g = (x.get("form") or {}).get("grant_type")
+            if x["path"] == "/token" and g in (grant_type, [grant_type]):
+                out.append(x)
+        return out
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -562,6 +584,23 @@ class MockProvider:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- sessions branch: several Apache nodes sharing one store -------------
+
+def start_nodes(make, conf, count=2, files=None):
+    """Start `count` Apache instances (from the apache_factory `make`) with
+    the same `conf` (its "{root}" replaced per instance), so the same
+    passphrase and store: nodes of one site. `files` maps relative paths to
+    (content, mode). Returns the started instances."""
+    nodes = []
+    for _ in range(count):
+        a = make()
+        a.set_config(conf.replace("{root}", str(a.root)))
+        for rel, (content, mode) in (files or {}).items():
+            a.write_file(rel, content, mode=mode)
+        nodes.append(a.start())
+    return nodes
 
 
 @atexit.register

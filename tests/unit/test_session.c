@@ -335,9 +335,154 @@ static void sealed_cookies(void **state)
                      OAUTH2_ERROR);
 }
 
+/* ---- sessions branch: indexes, revocation, jti, locks ------------------ */
+
+static oauth2_session_t *saved(th_fixture_t *f, oauth2_store_t *st,
+                               const char *sub, const char *sid)
+{
+    oauth2_session_t *s = full(f, "ns");
+
+    s->sub = sub;
+    s->sid = sid;
+    assert_int_equal(oauth2_session_save(&f->ctx, st, &ring, s, SEC(600)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_session_index(&f->ctx, st, "ns", s, SEC(3600)),
+                     OAUTH2_OK);
+    return s;
+}
+
+static void index_list_and_revoke(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = NULL;
+    oauth2_session_t *a, *b, *c, *p = NULL;
+    apr_array_header_t *l = NULL;
+    oauth2_session_info_t *i;
+    int n = -1;
+
+    assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &st),
+                     OAUTH2_OK);
+    a = saved(f, st, "alice", "sid-1");
+    b = saved(f, st, "alice", "sid-2");
+    c = saved(f, st, "bob", "sid-1");
+    assert_int_equal(
+        oauth2_session_list(&f->ctx, st, "ns", "google", "alice", 100, &l),
+        OAUTH2_OK);
+    assert_int_equal(l->nelts, 2);
+    i = &APR_ARRAY_IDX(l, 0, oauth2_session_info_t);
+    assert_int_equal(strlen(i->id), 64);
+    assert_string_equal(i->provider, "google");
+    assert_int_equal(i->last_seen, apr_time_from_sec(TH_NOW_SEC));
+    /* The index holds no secret: no cookie half, no token. */
+    assert_int_equal(
+        oauth2_session_list(&f->ctx, st, "ns", "other", "alice", 100, &l),
+        OAUTH2_OK);
+    assert_int_equal(l->nelts, 0); /* per provider */
+    /* sid + sub: only alice's session of sid-1, not bob's. */
+    assert_int_equal(oauth2_session_revoke(&f->ctx, st, "ns", "google", "alice",
+                                           "sid-1", &n),
+                     OAUTH2_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(
+        oauth2_session_load(&f->ctx, st, &ring, "ns",
+                            oauth2_session_cookie_value(&f->ctx, a), 0, 0, &p),
+        OAUTH2_NOT_FOUND);
+    assert_int_equal(
+        oauth2_session_load(&f->ctx, st, &ring, "ns",
+                            oauth2_session_cookie_value(&f->ctx, c), 0, 0, &p),
+        OAUTH2_OK);
+    /* The stale member is dropped from alice's listing. */
+    assert_int_equal(
+        oauth2_session_list(&f->ctx, st, "ns", "google", "alice", 100, &l),
+        OAUTH2_OK);
+    assert_int_equal(l->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(l, 0, oauth2_session_info_t).id,
+                        oauth2_session_index_id(b));
+    /* By sub: everything of bob. */
+    assert_int_equal(
+        oauth2_session_revoke(&f->ctx, st, "ns", "google", "bob", NULL, &n),
+        OAUTH2_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(
+        oauth2_session_revoke(&f->ctx, st, "ns", "google", "bob", NULL, &n),
+        OAUTH2_OK);
+    assert_int_equal(n, 0);
+    /* By index id. */
+    assert_int_equal(
+        oauth2_session_revoke_id(&f->ctx, st, "ns", oauth2_session_index_id(b)),
+        OAUTH2_OK);
+    assert_int_equal(
+        oauth2_session_revoke_id(&f->ctx, st, "ns", oauth2_session_index_id(b)),
+        OAUTH2_NOT_FOUND);
+    assert_int_equal(oauth2_session_revoke_id(&f->ctx, st, "ns", "../x"),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "session index id is not 64 hex digits");
+}
+
+static void index_needs_sub(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = NULL;
+    oauth2_session_t *a = full(f, "ns");
+
+    assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &st),
+                     OAUTH2_OK);
+    a->sub = NULL;
+    assert_int_equal(oauth2_session_index(&f->ctx, st, "ns", a, SEC(60)),
+                     OAUTH2_ERROR);
+    assert_string_equal(f->ctx.err.text,
+                        "session without sub or provider: not indexed");
+}
+
+static void jti_once_and_lock(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = NULL;
+    oauth2_session_t *a = full(f, "ns");
+    int held = -1;
+
+    assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &st),
+                     OAUTH2_OK);
+    /* Pending (not done): a retry or a duplicate may go ahead. */
+    assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_session_jti_done(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "jti replayed");
+    assert_int_equal(
+        oauth2_session_jti_once(&f->ctx, st, "iss2", "j1", SEC(60)),
+        OAUTH2_OK);        /* per issuer */
+    f->ctx.now += SEC(61); /* the marker expires with its ttl */
+    assert_int_equal(oauth2_session_jti_once(&f->ctx, st, "iss", "j1", SEC(60)),
+                     OAUTH2_OK);
+    assert_int_equal(
+        oauth2_session_lock(&f->ctx, st, a, "refresh", SEC(5), &held),
+        OAUTH2_OK);
+    assert_int_equal(held, 1);
+    assert_int_equal(
+        oauth2_session_lock(&f->ctx, st, a, "refresh", SEC(5), &held),
+        OAUTH2_OK);
+    assert_int_equal(held, 0);
+    oauth2_session_unlock(&f->ctx, st, a, "refresh");
+    assert_int_equal(
+        oauth2_session_lock(&f->ctx, st, a, "refresh", SEC(5), &held),
+        OAUTH2_OK);
+    assert_int_equal(held, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(index_list_and_revoke, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(index_needs_sub, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(jti_once_and_lock, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(new_sessions_differ, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(cookie_parse_round_trip_and_namespaces,

@@ -179,6 +179,121 @@ static void registry_kinds(void **state)
     assert_string_equal(st->name, "redis");
 }
 
+/* ---- sessions branch: set-if-absent and indexes ------------------------ */
+
+static void mem_add_is_set_if_absent(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = mem(f, NULL);
+    int added = -1;
+    char *v;
+
+    assert_int_equal(
+        oauth2_store_add(&f->ctx, st, "lock", "a", 1, SEC(5), &added),
+        OAUTH2_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(
+        oauth2_store_add(&f->ctx, st, "lock", "b", 1, SEC(5), &added),
+        OAUTH2_OK);
+    assert_int_equal(added, 0);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, "lock", &v, NULL),
+                     OAUTH2_OK);
+    assert_string_equal(v, "a"); /* the loser did not overwrite */
+    f->ctx.now += SEC(6);        /* expired: free again */
+    assert_int_equal(
+        oauth2_store_add(&f->ctx, st, "lock", "c", 1, SEC(5), &added),
+        OAUTH2_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(oauth2_store_add(&f->ctx, st, "", "c", 1, SEC(5), &added),
+                     OAUTH2_DENIED);
+    assert_int_equal(added, 0);
+    assert_int_equal(oauth2_store_add(&f->ctx, st, "x", "c", 1, 0, &added),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "store: ttl must be positive");
+}
+
+static void mem_index_add_list_del(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = mem(f, NULL);
+    apr_array_header_t *a = NULL;
+    oauth2_store_member_t *e;
+
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "ix", 10, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 0);
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "m1", "{\"a\":1}", 7, SEC(10)),
+        OAUTH2_OK);
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "m2", "two", 3, SEC(10)),
+        OAUTH2_OK);
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "m2", "TWO", 3, SEC(10)),
+        OAUTH2_OK); /* replaces */
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "ix", 10, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 2);
+    e = &APR_ARRAY_IDX(a, 1, oauth2_store_member_t);
+    assert_string_equal(e->member, "m2");
+    assert_string_equal(e->meta, "TWO");
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "ix", 1, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 1); /* bounded */
+    assert_int_equal(oauth2_store_idx_del(&f->ctx, st, "ix", "m1"), OAUTH2_OK);
+    assert_int_equal(oauth2_store_idx_del(&f->ctx, st, "ix", "m1"),
+                     OAUTH2_NOT_FOUND);
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "ix", 10, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 1);
+    f->ctx.now += SEC(11); /* the index expires with its ttl */
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "ix", 10, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 0);
+}
+
+static void mem_index_bad_arguments(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = mem(f, NULL);
+    apr_array_header_t *a = NULL;
+
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "has space", "x", 1, SEC(1)),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "store: index member not printable");
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "", "x", 1, SEC(1)),
+        OAUTH2_DENIED);
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "m", NULL, 0, SEC(1)),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "store: no index metadata");
+    assert_int_equal(
+        oauth2_store_idx_add(&f->ctx, st, "ix", "m", "\xff", 1, SEC(1)),
+        OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "store: index metadata is not UTF-8");
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "ix", 0, &a),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "store: index listing bound 0 out of 1..1000");
+    assert_int_equal(oauth2_store_idx_del(&f->ctx, st, "", "m"), OAUTH2_DENIED);
+}
+
+static void store_without_index_ops(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t st = *mem(f, NULL);
+    int added;
+
+    st.add = NULL;
+    assert_int_equal(
+        oauth2_store_add(&f->ctx, &st, "k", "v", 1, SEC(1), &added),
+        OAUTH2_ERROR);
+    assert_string_equal(f->ctx.err.text,
+                        "store: memory has no index operations");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +306,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(prefixes_separate, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(registry_kinds, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(mem_add_is_set_if_absent, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(mem_index_add_list_del, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(mem_index_bad_arguments, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(store_without_index_ops, th_setup,
+                                        th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

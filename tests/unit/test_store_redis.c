@@ -369,6 +369,58 @@ static void stopped_server_times_out(void **state)
     assert_string_equal(v, "1");
 }
 
+/* ---- sessions branch: SET NX PX and hash indexes ---------------------- */
+
+static void add_and_index(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_opts_t o = {0};
+    oauth2_store_t *st;
+    apr_array_header_t *a = NULL;
+    char member[16];
+    int added = -1, i;
+
+    o.prefix = "ix:";
+    st = mk(f, NULL, PASS, 0, &o);
+    assert_int_equal(
+        oauth2_store_add(&f->ctx, st, "nx", "a", 1, SEC(10), &added),
+        OAUTH2_OK);
+    assert_int_equal(added, 1);
+    assert_in_range(pttl("ix:nx"), 9000, 10000);
+    assert_int_equal(
+        oauth2_store_add(&f->ctx, st, "nx", "b", 1, SEC(10), &added),
+        OAUTH2_OK);
+    assert_int_equal(added, 0);
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "h", 10, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 0); /* missing index: empty */
+    for (i = 0; i < 150; i++) {    /* beyond one HSCAN page, hashtable */
+        snprintf(member, sizeof(member), "m%d", i);
+        assert_int_equal(oauth2_store_idx_add(&f->ctx, st, "h", member,
+                                              "meta\0x", 6, SEC(20)),
+                         OAUTH2_OK);
+    }
+    assert_in_range(pttl("ix:h"), 19000, 20000);
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "h", 1000, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 150);
+    assert_int_equal(APR_ARRAY_IDX(a, 0, oauth2_store_member_t).meta_len, 6);
+    assert_memory_equal(APR_ARRAY_IDX(a, 0, oauth2_store_member_t).meta,
+                        "meta\0x", 6);
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "h", 7, &a), OAUTH2_OK);
+    assert_int_equal(a->nelts, 7);
+    assert_int_equal(oauth2_store_idx_del(&f->ctx, st, "h", "m3"), OAUTH2_OK);
+    assert_int_equal(oauth2_store_idx_del(&f->ctx, st, "h", "m3"),
+                     OAUTH2_NOT_FOUND);
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "h", 1000, &a),
+                     OAUTH2_OK);
+    assert_int_equal(a->nelts, 149);
+    /* A key of the wrong type is an unexpected reply, not a crash. */
+    assert_int_equal(oauth2_store_idx_list(&f->ctx, st, "nx", 10, &a),
+                     OAUTH2_UNAVAILABLE);
+    assert_true(strstr(f->ctx.err.text, "WRONGTYPE") != NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reply_over_cap, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(stopped_server_times_out, th_setup,
                                         th_teardown),
+        cmocka_unit_test_setup_teardown(add_and_index, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(killed_then_restarted_with_backoff,
                                         th_setup, th_teardown),
     };

@@ -477,7 +477,7 @@ static void introspection_store_down(void **state)
     th_fixture_t *f = *state;
     th_fake_http_t fh;
     oauth2_principal_t *p = NULL;
-    oauth2_store_t down = {"down", down_get, down_set, NULL, NULL, NULL};
+    oauth2_store_t down = {.name = "down", .get = down_get, .set = down_set};
     oauth2_crypto_keyring_t ring = {"0123456789abcdef-passphrase", NULL};
     resolver_t rs = {&down, 0};
     oauth2_verify_shared_t sh = {resolve, &rs, &ring};

@@ -1,0 +1,305 @@
+"""test_sessions.py - session management across nodes: two Apache
+instances with the same passphrase and one real redis-server (sign in on A,
+signed in on B; log out on A, logged out on B), OIDC Back-Channel Logout 1.0
+from the mock provider (by sid and by sub, ending a session used on both
+nodes; hostile logout tokens refused with 400 and the session kept), the
+admin handler (list, revoke, cross-site refused), and the access-token
+refresh done once across nodes under parallel requests."""
+import hashlib
+import json
+import threading
+import time
+
+import pytest
+import requests
+
+import harness
+
+PASS = "0123456789abcdef0123456789abcdef"
+BCL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def conf(mock, redis, extra=""):
+    disc = mock.url + "/.well-known/openid-configuration"
+    return f"""
+OAuth2Passphrase "{PASS}"
+OAuth2SessionStore {redis.url}
+OAuth2CookieSecure Off
+OAuth2Provider mock discovery={disc} client_id=demo-client \\
+    client_secret=demo-secret scope="openid email profile"
+OAuth2RedirectURI /oauth2/callback
+OAuth2LogoutURI /oauth2/logout
+OAuth2BackchannelLogoutURI /oauth2/backchannel
+<Location /app>
+    AuthType oauth2
+    OAuth2Login mock
+    Require valid-user
+</Location>
+<Location /admin/sessions>
+    SetHandler oauth2-sessions
+    Require ip 127.0.0.1
+</Location>
+{extra}
+"""
+
+
+FILES = {"htdocs/app/index.html": ("<h1>protected app</h1>\n", 0o644)}
+
+
+@pytest.fixture
+def mock(mock_provider):
+    mock_provider.ctl("/_control/reset", {})
+    return mock_provider
+
+
+@pytest.fixture
+def nodes(apache_factory, mock, redis_server):
+    return harness.start_nodes(apache_factory, conf(mock, redis_server),
+                               files=FILES)
+
+
+def sign_in(node, mock, sub):
+    mock.ctl("/_control/user", {"sub": sub})
+    s = requests.Session()
+    r = s.get(node.url + "/app/index.html", timeout=10)
+    assert r.status_code == 200 and "protected app" in r.text, r.text
+    login = mock.ctl("/_control/sessions")["logins"][-1]
+    assert login["sub"] == sub
+    return s, login["sid"]
+
+
+def status(s, node):
+    return s.get(node.url + "/app/index.html", allow_redirects=False,
+                 timeout=10).status_code
+
+
+# ---- two nodes, one store ---------------------------------------------------
+
+def test_sign_in_on_a_signed_in_on_b_logout_on_both(nodes, mock,
+                                                    redis_server):
+    a, b = nodes
+    s, _ = sign_in(a, mock, "alice")
+    assert status(s, b) == 200          # the cookie works on the other node
+    r = s.get(a.url + "/oauth2/logout?return=/", allow_redirects=False,
+              timeout=10)
+    assert r.status_code == 302
+    # Keep the old cookie: the store, not the browser, decides.
+    cookie = r.request.headers["Cookie"]
+    r = requests.get(b.url + "/app/index.html", allow_redirects=False,
+                     headers={"Cookie": cookie}, timeout=10)
+    assert r.status_code == 302 and "/authorize" in r.headers["Location"]
+
+
+def test_index_holds_no_secret(nodes, mock, redis_server):
+    a, _ = nodes
+    s, sid = sign_in(a, mock, "carol")
+    cookie = s.cookies.get("oauth2_session")
+    hashes = [hashlib.sha256(v.encode()).hexdigest() for v in ("carol", sid)]
+    idx = [k for k in redis_server.cli("KEYS", "*oauth2:idx:*").split()
+           if k.split(":")[-1] in hashes]
+    assert len(idx) == 2, idx           # one by sub, one by sid
+    for k in idx:
+        dump = redis_server.cli("HGETALL", k)
+        assert cookie.split(".")[1] not in dump
+        assert cookie.split(".")[0] not in dump
+        assert "carol" not in k and sid not in k  # hashed in the key too
+        meta = json.loads(dump.splitlines()[1])
+        assert set(meta) == {"provider", "created", "last_seen"}
+
+
+# ---- back-channel logout ----------------------------------------------------
+
+@pytest.mark.parametrize("by", ["sid", "sub"])
+def test_backchannel_logout_ends_session_on_both_nodes(nodes, mock, by):
+    a, b = nodes
+    s, sid = sign_in(a, mock, "bob")
+    other, _ = sign_in(a, mock, "bob")   # a second session of bob
+    assert status(s, b) == 200
+    kw = {"sid": sid} if by == "sid" else {"sub": "bob"}
+    assert mock.backchannel_logout(b.url + "/oauth2/backchannel", **kw) == 200
+    assert status(s, a) == 302 and status(s, b) == 302
+    # By sid only that provider session ends; by sub all of bob's.
+    assert status(other, a) == (200 if by == "sid" else 302)
+    calls = mock.ctl("/_control/sessions")["backchannel"]
+    assert calls[-1]["status"] == 200
+
+
+def post_token(node, token, **kw):
+    return requests.post(node.url + "/oauth2/backchannel",
+                         data={"logout_token": token}, timeout=10, **kw)
+
+
+def mint(mock, claims=None, key="current", header=None, drop=()):
+    now = int(time.time())
+    c = {"iss": mock.url, "aud": "demo-client", "iat": now,
+         "exp": now + 120, "jti": "jti-" + str(time.monotonic_ns()),
+         "sub": "dave", "events": {BCL_EVENT: {}}}
+    c.update(claims or {})
+    for k in drop:
+        c.pop(k, None)
+    h = {"typ": "logout+jwt"}
+    h.update(header or {})
+    return mock.ctl("/_control/mint", {"defaults": False, "claims": c,
+                                       "key": key, "header": h})["token"]
+
+
+BAD = {
+    "bad_signature": dict(key="unknown"),
+    "wrong_aud": dict(claims={"aud": "someone-else"}),
+    "nonce_present": dict(claims={"nonce": "n"}),
+    "missing_events": dict(drop=("events",)),
+    "expired_iat": dict(claims={"iat": int(time.time()) - 3600}),
+    "no_sub_no_sid": dict(drop=("sub",)),
+    "foreign_issuer": dict(claims={"iss": "http://127.0.0.1:1"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_logout_tokens_refused(nodes, mock, case):
+    a, b = nodes
+    s, _ = sign_in(a, mock, "dave")
+    kw = dict(BAD[case])
+    if case == "expired_iat":
+        kw["claims"] = {"iat": int(time.time()) - 3600}
+    r = post_token(b, mint(mock, **kw))
+    assert r.status_code == 400, (case, r.text)
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json()["error"] == "invalid_request"
+    assert status(s, a) == 200 and status(s, b) == 200
+
+
+def test_replayed_jti_refused(nodes, mock):
+    a, b = nodes
+    s, _ = sign_in(a, mock, "erin")
+    tok = mint(mock, claims={"sub": "nobody-signed-in"})
+    r = post_token(a, tok)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    r = post_token(b, tok)                # the other node: shared marker
+    assert r.status_code == 400 and "jti replayed" in r.text
+    assert status(s, a) == 200
+
+
+def test_backchannel_endpoint_shape(nodes):
+    a, _ = nodes
+    r = requests.get(a.url + "/oauth2/backchannel", timeout=10)
+    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    r = requests.post(a.url + "/oauth2/backchannel", json={"x": 1},
+                      timeout=10)
+    assert r.status_code == 400
+    r = requests.post(a.url + "/oauth2/backchannel",
+                      data={"logout_token": ["x", "y"]}, timeout=10)
+    assert r.status_code == 400 and "repeated" in r.json()[
+        "error_description"]
+
+
+# ---- admin handler ----------------------------------------------------------
+
+def test_admin_list_and_revoke(nodes, mock):
+    a, b = nodes
+    s1, _ = sign_in(a, mock, "frank")
+    s2, _ = sign_in(b, mock, "frank")
+    g, _ = sign_in(a, mock, "grace")
+    r = requests.get(a.url + "/admin/sessions?sub=frank", timeout=10)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    body = r.json()
+    assert body["sub"] == "frank" and len(body["sessions"]) == 2
+    for e in body["sessions"]:
+        assert set(e) == {"id", "provider", "created", "last_seen"}
+        assert e["provider"] == "mock" and len(e["id"]) == 64
+    assert requests.get(b.url + "/admin/sessions?sub=frank&provider=nope",
+                        timeout=10).status_code == 404
+    # Revoke one by id on B, then the rest by sub on A.
+    one = body["sessions"][0]["id"]
+    r = requests.post(b.url + "/admin/sessions?session=" + one, timeout=10)
+    assert r.status_code == 200 and r.json() == {"revoked": 1}
+    assert sorted([status(s1, a), status(s2, a)]) == [200, 302]
+    r = requests.post(a.url + "/admin/sessions?sub=frank", timeout=10)
+    assert r.json() == {"revoked": 1}
+    assert status(s1, b) == 302 and status(s2, b) == 302
+    assert status(g, b) == 200            # another user untouched
+    r = requests.get(a.url + "/admin/sessions?sub=frank", timeout=10)
+    assert r.json()["sessions"] == []
+
+
+@pytest.mark.expect_lognos("OA00785")
+def test_admin_csrf_and_methods(nodes, mock):
+    a, _ = nodes
+    s, _ = sign_in(a, mock, "heidi")
+    for h in ({"Sec-Fetch-Site": "cross-site"},
+              {"Origin": "http://evil.example"},
+              {"Sec-Fetch-Site": "same-site"}):
+        r = requests.post(a.url + "/admin/sessions?sub=heidi", headers=h,
+                          timeout=10)
+        assert r.status_code == 403, h
+    assert status(s, a) == 200
+    r = requests.put(a.url + "/admin/sessions?sub=heidi", timeout=10)
+    assert r.status_code == 405
+    r = requests.get(a.url + "/admin/sessions", timeout=10)
+    assert r.status_code == 400
+    r = requests.post(a.url + "/admin/sessions?session=../etc", timeout=10)
+    assert r.status_code == 400
+    r = requests.post(a.url + "/admin/sessions?sub=heidi",
+                      headers={"Sec-Fetch-Site": "same-origin",
+                               "Origin": a.url}, timeout=10)
+    assert r.status_code == 200 and r.json() == {"revoked": 1}
+
+
+def test_admin_restricted_by_require(apache_factory, mock, redis_server):
+    a = harness.start_nodes(apache_factory, conf(
+        mock, redis_server, extra="""
+<Location /admin/locked>
+    SetHandler oauth2-sessions
+    Require ip 192.0.2.1
+</Location>"""), count=1, files=FILES)[0]
+    r = requests.get(a.url + "/admin/locked?sub=x", timeout=10)
+    assert r.status_code == 403
+
+
+# ---- refresh once across nodes ----------------------------------------------
+
+def test_refresh_once_across_nodes(nodes, mock):
+    a, b = nodes
+    mock.ctl("/_control/settings", {"access_token_ttl": 1})
+    s, _ = sign_in(a, mock, "ivan")
+    time.sleep(2.2)
+    before = len(mock.grants("refresh_token"))
+    results = []
+    lock = threading.Lock()
+
+    def get(node):
+        st = s.get(node.url + "/app/index.html", allow_redirects=False,
+                   timeout=15).status_code
+        with lock:
+            results.append(st)
+
+    ts = [threading.Thread(target=get, args=(n,)) for n in (a, b) * 4]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results == [200] * 8
+    assert len(mock.grants("refresh_token")) - before == 1
+
+
+@pytest.mark.expect_lognos("OA00781", "OA00440", "OA00745", "OA00747")
+def test_backchannel_store_down_is_503_then_retry(apache_factory, mock):
+    redis = harness.Redis().start()
+    try:
+        a = harness.start_nodes(apache_factory, conf(mock, redis), count=1,
+                                files=FILES)[0]
+        s, sid = sign_in(a, mock, "judy")
+        tok = mint(mock, claims={"sid": sid, "sub": "judy"})
+        redis.pause()
+        try:
+            r = post_token(a, tok)
+        finally:
+            redis.resume()
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "temporarily_unavailable"
+        time.sleep(1.5)                 # the store's reconnect backoff
+        r = post_token(a, tok)          # the provider retries: accepted
+        assert r.status_code == 200, r.text
+        assert status(s, a) == 302
+    finally:
+        redis.stop()
+        redis.cleanup()
