@@ -147,6 +147,8 @@ typedef struct oauth2_ap_rp_srv_t {
     const char *redirect_uri; /* OAuth2RedirectURI: path or absolute URL */
     const char *logout_uri;   /* OAuth2LogoutURI: path */
     apr_array_header_t *return_allow; /* OAuth2ReturnAllow origins */
+    const char *login_uri; /* OAuth2LoginURI: path; NULL = unset (hardening) */
+    int trust_forwarded;   /* OAuth2TrustForwardedHeaders; UNSET = Off */
 } oauth2_ap_rp_srv_t;
 
 /* Directory-level rp settings. */
@@ -233,5 +235,23 @@ void oauth2_ap_bearer_register_hooks(apr_pool_t *p);
 
 /* ---- authz.c: Require oauth2-scope / oauth2-claim (bearer) ---- */
 void oauth2_ap_authz_register_hooks(apr_pool_t *p);
+
+/* ---- hardening: login URI, forwarded headers, cookie limits ---- */
+const char *oauth2_ap_rp_cmd_login_uri(cmd_parms *cmd, void *dc, const char *v);
+const char *oauth2_ap_rp_cmd_trust_forwarded(cmd_parms *cmd, void *dc, int on);
+/* 1 when OAuth2TrustForwardedHeaders On applies to `s`. */
+int oauth2_ap_rp_trust_forwarded(server_rec *s);
+/*
+ * Start a login at `ap` for `r`: return to `ret` (already vetted),
+ * hand the allow-listed `params` (may be NULL) to the provider. Returns
+ * the status to answer (302 or an error page).
+ */
+int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
+                             const oauth2_ap_provider_t *ap, const char *ret,
+                             const apr_table_t *params);
+/* Headers every answer of ours carries: CSP, nosniff, no-store. */
+void oauth2_ap_rp_page_headers(request_rec *r);
+/* 1 when the request's Cookie headers exceed what we ever read. */
+int oauth2_ap_rp_cookies_too_big(request_rec *r);
 
 #endif /* OAUTH2_APACHE_H */
