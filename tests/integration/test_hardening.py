@@ -469,6 +469,51 @@ ErrorDocument 503 /app/index.html
         assert "api data" not in r.text, r.text
 
 
+def test_error_document_into_the_same_location(apache_factory, mock,
+                                               redis_server):
+    """An ErrorDocument inside the refused location itself: Apache skips
+    authentication for an internal redirect whose configuration equals the
+    failed request's, so without a guard the target would be served."""
+    m = mock
+    extra = f"""
+<Location /api>
+    AuthType oauth2-bearer
+    OAuth2TokenVerify jwks_uri={m.url}/jwks issuer={m.url} audience=api
+    Require oauth2-scope photos.read
+    ErrorDocument 400 /api/data.json
+    ErrorDocument 401 /api/data.json
+    ErrorDocument 403 /api/data.json
+</Location>
+<Location /app/admin>
+    Require oauth2-claim groups:admin
+    ErrorDocument 401 /app/admin/secret.html
+    ErrorDocument 403 /app/admin/secret.html
+</Location>
+<Location /app/docs>
+    ErrorDocument 404 /app/docs/index.html
+</Location>
+"""
+    a = start(apache_factory, conf(mock, redis_server, extra=extra))
+    a.write_file("htdocs/api/data.json", '{"secret": "api data"}\n')
+    a.write_file("htdocs/app/admin/secret.html", "admin secret\n")
+    a.write_file("htdocs/app/docs/index.html", "docs index\n")
+    no_scope = mock.ctl("/_control/mint", {"claims": {
+        "aud": "api", "scope": "openid"}})["token"]
+    for h in ({}, {"Authorization": "Bearer not.a.token"},
+              {"Authorization": "Bearer " + no_scope},
+              {"Authorization": "Basic eDp5"}):
+        r = requests.get(a.url + "/api/data.json", headers=h, timeout=10)
+        assert r.status_code in (400, 401, 403), (h, r.status_code)
+        assert "api data" not in r.text, (h, r.text)
+    s = requests.Session()
+    assert s.get(a.url + "/app/", timeout=10).status_code == 200
+    r = s.get(a.url + "/app/admin/x.html", allow_redirects=False, timeout=10)
+    assert r.status_code in (401, 403) and "admin secret" not in r.text
+    # An error page of an authorized request is still served.
+    r = s.get(a.url + "/app/docs/missing.html", timeout=10)
+    assert r.status_code == 404 and "docs index" in r.text
+
+
 # ---- 4. open redirects ---------------------------------------------------------
 
 def payloads(a):
