@@ -36,6 +36,8 @@ typedef struct oauth2_rp_provider_t {
     const char *hd;          /* Google hosted domain restriction or NULL */
     const char *auth_params; /* extra "k=v&k2=v2" for the authorization URL */
     apr_interval_time_t timeout; /* outbound calls; 0: http default */
+    const char *pass; /* request parameters that may reach the provider
+                         (comma-separated names, never reserved ones) */
 } oauth2_rp_provider_t;
 
 /* 1 when the provider speaks OpenID Connect (scope has "openid"). */
@@ -69,6 +71,49 @@ oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
                       const oauth2_provider_meta_t *meta,
                       const char *redirect_uri, const char *return_url,
                       oauth2_rp_login_t **login, const char **auth_url);
+
+/*
+ * oauth2_rp_login_start plus request parameters `params` (may be NULL):
+ * only those named in prov->pass and not reserved are appended, after
+ * everything the module sets, so none can override a protocol value.
+ */
+oauth2_status_t
+oauth2_rp_login_start_ex(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
+                         const oauth2_provider_meta_t *meta,
+                         const char *redirect_uri, const char *return_url,
+                         const apr_table_t *params, oauth2_rp_login_t **login,
+                         const char **auth_url);
+
+/*
+ * 1 when a request may never choose parameter `name` of an authorization
+ * request (response_type, client_id, redirect_uri, scope, state, nonce,
+ * code_challenge(_method), response_mode, request(_uri), ...).
+ */
+int oauth2_rp_param_reserved(const char *name);
+
+/*
+ * "&k=v..." (form-encoded) of the entries of `params` that prov->pass
+ * allows and that are not reserved; "" when none.
+ */
+const char *oauth2_rp_pass_params(oauth2_ctx_t *ctx,
+                                  const oauth2_rp_provider_t *prov,
+                                  const apr_table_t *params);
+
+/*
+ * Decode a query string or form body into *out (names and values
+ * decoded). DENIED on bad encoding, a NUL, more than `max_params`
+ * parameters, or any name given twice: never last-wins.
+ */
+oauth2_status_t oauth2_rp_params_parse(oauth2_ctx_t *ctx, const char *query,
+                                       size_t max_params, apr_table_t **out);
+
+/*
+ * 1 when `iss` is the configured issuer of `prov` (issuer=, the preset's
+ * alternative, or, for discovery= without issuer=, the discovery URL minus
+ * /.well-known/openid-configuration). Pure configuration: nothing fetched.
+ */
+int oauth2_rp_issuer_configured(const oauth2_rp_provider_t *prov,
+                                const char *iss);
 
 /* The login as compact JSON text (to be sealed by the caller). */
 char *oauth2_rp_login_encode(oauth2_ctx_t *ctx, const oauth2_rp_login_t *l);

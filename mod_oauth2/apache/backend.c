@@ -4,7 +4,9 @@
  * we set, then exports the principal as REMOTE_USER, OAUTH2_CLAIM_<name>
  * environment variables and, when configured, claim headers and the access
  * token. Stripping runs on every request, protected or not, so a spoofed
- * header never reaches a backend. Never authenticates or authorizes.
+ * header never reaches a backend. Also refuses an ErrorDocument that would
+ * serve a refused location's own content (error_document_guard). Never
+ * authenticates or authorizes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -222,9 +224,50 @@ static int export_hook(request_rec *r)
     return DECLINED;
 }
 
+/* ---- ErrorDocument guard ------------------------------------------------ */
+
+#define PASSED_NOTE "oauth2-access-passed"
+
+static int auth_type_ours(request_rec *r)
+{
+    const char *t = ap_auth_type(r);
+
+    return t != NULL && (strcasecmp(t, "oauth2") == 0 ||
+                         strcasecmp(t, "oauth2-bearer") == 0);
+}
+
+/*
+ * Fixups run only for requests that passed access, authn and authz. Apache
+ * skips all three for an internal redirect whose configuration equals the
+ * previous request's, so an ErrorDocument pointing into the location that
+ * just refused a request would be served to that unauthenticated or
+ * unauthorized client. Such a redirect passes only if the previous request
+ * itself reached fixups (it failed later, e.g. a 404 from the handler);
+ * otherwise it ends in the previous request's error, never the content.
+ */
+static int error_document_guard(request_rec *r)
+{
+    request_rec *prev = r->prev;
+
+    if (!auth_type_ours(r))
+        return DECLINED;
+    if (prev != NULL && prev->per_dir_config == r->per_dir_config &&
+        apr_table_get(prev->notes, PASSED_NOTE) == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00662) "ErrorDocument %s refused: the "
+                                          "request it answers was not "
+                                          "authorized there",
+                      ap_escape_logitem(r->pool, r->uri));
+        return ap_is_HTTP_ERROR(prev->status) ? prev->status : HTTP_FORBIDDEN;
+    }
+    apr_table_setn(r->notes, PASSED_NOTE, "1");
+    return DECLINED;
+}
+
 void oauth2_ap_backend_register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_header_parser(strip_hook, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(error_document_guard, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(export_hook, NULL, NULL, APR_HOOK_MIDDLE);
 }

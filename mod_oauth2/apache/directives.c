@@ -232,5 +232,13 @@ const command_rec oauth2_ap_cmds[] = {
                   oauth2_ap_sm_cmd_backchannel_uri, NULL, RSRC_CONF,
                   "path of the OIDC Back-Channel Logout endpoint (POST "
                   "logout_token)"),
+    /* hardening: third-party login start, proxy headers */
+    AP_INIT_TAKE1("OAuth2LoginURI", oauth2_ap_rp_cmd_login_uri, NULL, RSRC_CONF,
+                  "path that starts a login (iss= or provider=, "
+                  "target_link_uri=, allow-listed pass= parameters)"),
+    AP_INIT_FLAG("OAuth2TrustForwardedHeaders",
+                 oauth2_ap_rp_cmd_trust_forwarded, NULL, RSRC_CONF,
+                 "On|Off: build absolute URLs from X-Forwarded-Proto/Host "
+                 "(only behind a trusted proxy; default Off)"),
     {NULL},
 };

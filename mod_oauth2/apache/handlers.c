@@ -18,6 +18,11 @@
 #include "oauth2/session.h"
 #include "oauth2/util.h"
 
+/* Largest callback or login-start form body we read. */
+#define FORM_MAX 8192
+/* More parameters than any login URI needs are refused. */
+#define PARAMS_MAX 32
+
 /* A login that failed for the user's or the provider's reasons. */
 static int failed(request_rec *r, oauth2_ctx_t *ctx, int status,
                   const char *title, const char *text)
@@ -159,6 +164,54 @@ static int new_session(request_rec *r, oauth2_ctx_t *ctx,
     return OK;
 }
 
+/*
+ * The request's parameters as one string: the query, and for a POST the
+ * form body appended, so a name in both counts as repeated. GET: OK.
+ * POST: application/x-www-form-urlencoded only, at most FORM_MAX bytes,
+ * no NUL. Anything else: the status to answer (page already set).
+ */
+static int request_params(request_rec *r, oauth2_ctx_t *ctx, const char **out)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    size_t ctn = sizeof("application/x-www-form-urlencoded") - 1;
+    char *buf;
+    apr_size_t len = 0;
+    long n;
+
+    *out = r->args ? r->args : "";
+    if (r->method_number == M_GET)
+        return OK;
+    if (r->method_number != M_POST)
+        return HTTP_METHOD_NOT_ALLOWED;
+    if (ct == NULL ||
+        strncasecmp(ct, "application/x-www-form-urlencoded", ctn) != 0 ||
+        (ct[ctn] != '\0' && ct[ctn] != ';' && ct[ctn] != ' ')) {
+        oauth2_err_set(ctx, "POST without a form Content-Type");
+        return failed(r, ctx, HTTP_BAD_REQUEST, "Bad request",
+                      "The request is not a form submission.");
+    }
+    if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK)
+        return HTTP_BAD_REQUEST;
+    buf = apr_palloc(r->pool, FORM_MAX + 1);
+    if (ap_should_client_block(r)) {
+        while ((n = ap_get_client_block(r, buf + len, FORM_MAX + 1 - len)) >
+               0) {
+            len += (apr_size_t)n;
+            if (len > FORM_MAX)
+                break;
+        }
+        if (n < 0 || len > FORM_MAX || memchr(buf, '\0', len) != NULL) {
+            oauth2_err_set(ctx, "form body unreadable, too long or binary");
+            return failed(r, ctx, HTTP_BAD_REQUEST, "Bad request",
+                          "The form submission is malformed.");
+        }
+    }
+    buf[len] = '\0';
+    if (len > 0)
+        *out = **out ? apr_pstrcat(r->pool, *out, "&", buf, NULL) : buf;
+    return OK;
+}
+
 static int callback(request_rec *r)
 {
     oauth2_ctx_t *ctx = oauth2_ap_request_ctx(r);
@@ -168,12 +221,12 @@ static int callback(request_rec *r)
     const oauth2_ap_provider_t *ap;
     oauth2_rp_tokens_t *t = NULL;
     json_t *claims = NULL;
-    const char *user;
+    const char *user, *params = NULL;
     int rv;
 
-    if (r->method_number != M_GET)
-        return HTTP_METHOD_NOT_ALLOWED;
-    if (oauth2_rp_callback_parse(ctx, r->args, &cb) != OAUTH2_OK)
+    if ((rv = request_params(r, ctx, &params)) != OK)
+        return rv;
+    if (oauth2_rp_callback_parse(ctx, params, &cb) != OAUTH2_OK)
         return failed(r, ctx, HTTP_BAD_REQUEST, "Sign-in failed",
                       "The sign-in response is malformed.");
     if ((rv = take_login(r, ctx, cb->state, &l)) != OK)
@@ -199,35 +252,31 @@ static int callback(request_rec *r)
                       "The identity provider did not say who you are.");
     if ((rv = new_session(r, ctx, ap, t, claims, user)) != OK)
         return rv;
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->headers_out, "Location",
-                   oauth2_rp_return_url_ok(ctx, l->return_url, NULL, NULL)
-                       ? l->return_url
-                       : "/");
+    oauth2_ap_rp_page_headers(r);
+    apr_table_setn(
+        r->headers_out, "Location",
+        oauth2_rp_return_url_ok(ctx, l->return_url, oauth2_ap_rp_origin(r),
+                                oauth2_ap_rp_srv_get(r->server)->return_allow)
+            ? l->return_url
+            : "/");
     return HTTP_MOVED_TEMPORARILY;
 }
 
 /* ---- logout ------------------------------------------------------------ */
 
-static const char *query_param(request_rec *r, const char *name)
-{
-    apr_table_t *t = NULL;
-
-    if (r->args == NULL)
-        return NULL;
-    ap_args_to_table(r, &t);
-    return t ? apr_table_get(t, name) : NULL;
-}
-
 static int logout(request_rec *r)
 {
     oauth2_ctx_t *ctx = oauth2_ap_request_ctx(r);
     oauth2_ap_rp_srv_t *c = oauth2_ap_rp_srv_get(r->server);
-    const char *ret = query_param(r, "return"), *abs, *url = NULL;
+    const char *ret = NULL, *abs, *url = NULL;
     oauth2_session_t *s = NULL;
+    apr_table_t *q = NULL;
     oauth2_status_t rc;
 
-    if (ret == NULL)
+    if (oauth2_rp_params_parse(ctx, r->args, PARAMS_MAX, &q) != OAUTH2_OK)
+        return failed(r, ctx, HTTP_BAD_REQUEST, "Sign-out refused",
+                      "The sign-out request is malformed.");
+    if ((ret = apr_table_get(q, "return")) == NULL)
         ret = "/";
     if (!oauth2_rp_return_url_ok(ctx, ret, oauth2_ap_rp_origin(r),
                                  c->return_allow)) {
@@ -261,9 +310,71 @@ static int logout(request_rec *r)
             url =
                 oauth2_rp_end_session_url(ctx, &ap->rp, meta, s->id_token, abs);
     }
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    oauth2_ap_rp_page_headers(r);
     apr_table_setn(r->headers_out, "Location", url ? url : ret);
     return HTTP_MOVED_TEMPORARILY;
+}
+
+/* ---- login start (OIDC Core 4, third-party initiated) ------------------ */
+
+/*
+ * The provider a login-start request names: provider=NAME, or iss=URL
+ * matched against the configured issuers only (an unknown issuer is never
+ * fetched). NULL with ctx->err set when none or both are given.
+ */
+static const oauth2_ap_provider_t *
+login_provider(request_rec *r, oauth2_ctx_t *ctx, apr_table_t *q)
+{
+    const char *iss = apr_table_get(q, "iss"),
+               *name = apr_table_get(q, "provider");
+    apr_hash_index_t *hi;
+
+    if ((iss == NULL) == (name == NULL)) {
+        oauth2_err_set(ctx, "login start needs exactly one of iss, provider");
+        return NULL;
+    }
+    if (name != NULL) {
+        const oauth2_ap_provider_t *ap = oauth2_ap_rp_provider(r->server, name);
+        if (ap == NULL)
+            oauth2_err_set(ctx, "unknown provider %s",
+                           oauth2_log_escape(r->pool, name, strlen(name)));
+        return ap;
+    }
+    for (hi = apr_hash_first(r->pool,
+                             oauth2_ap_rp_srv_get(r->server)->providers);
+         hi != NULL; hi = apr_hash_next(hi)) {
+        const oauth2_ap_provider_t *ap = apr_hash_this_val(hi);
+        if (oauth2_rp_issuer_configured(&ap->rp, iss))
+            return ap;
+    }
+    oauth2_err_set(ctx, "issuer %s is not configured",
+                   oauth2_log_escape(r->pool, iss, strlen(iss)));
+    return NULL;
+}
+
+static int login_uri(request_rec *r)
+{
+    oauth2_ctx_t *ctx = oauth2_ap_request_ctx(r);
+    const oauth2_ap_provider_t *ap;
+    const char *params = NULL, *target;
+    apr_table_t *q = NULL;
+    int rv;
+
+    if ((rv = request_params(r, ctx, &params)) != OK)
+        return rv;
+    if (oauth2_rp_params_parse(ctx, params, PARAMS_MAX, &q) != OAUTH2_OK)
+        return failed(r, ctx, HTTP_BAD_REQUEST, "Sign-in refused",
+                      "The sign-in request is malformed.");
+    if ((ap = login_provider(r, ctx, q)) == NULL)
+        return failed(r, ctx, HTTP_BAD_REQUEST, "Sign-in refused",
+                      "The sign-in request names no known provider.");
+    if ((target = apr_table_get(q, "target_link_uri")) == NULL)
+        target = "/";
+    if (!oauth2_rp_return_url_ok(ctx, target, oauth2_ap_rp_origin(r),
+                                 oauth2_ap_rp_srv_get(r->server)->return_allow))
+        return failed(r, ctx, HTTP_BAD_REQUEST, "Sign-in refused",
+                      "The target address is not allowed.");
+    return oauth2_ap_rp_login_start(r, ctx, ap, target, q);
 }
 
 /*
@@ -286,6 +397,8 @@ static int quick_handler(request_rec *r, int lookup)
         return callback(r);
     if (c->logout_uri != NULL && strcmp(r->uri, c->logout_uri) == 0)
         return logout(r);
+    if (c->login_uri != NULL && strcmp(r->uri, c->login_uri) == 0)
+        return login_uri(r);
     return DECLINED;
 }
 

@@ -154,6 +154,8 @@ typedef struct oauth2_ap_rp_srv_t {
     /* OAuth2Login lines of this host's sections, checked at configtest
        (of oauth2_ap_rp_login_use_t; this host's own, never merged) */
     apr_array_header_t *logins;
+    const char *login_uri; /* OAuth2LoginURI: path; NULL = unset (hardening) */
+    int trust_forwarded;   /* OAuth2TrustForwardedHeaders; UNSET = Off */
 } oauth2_ap_rp_srv_t;
 
 /* Directory-level rp settings. */
@@ -265,5 +267,22 @@ const char *oauth2_ap_rp_session_ns(request_rec *r);
 const char *oauth2_ap_sm_cmd_backchannel_uri(cmd_parms *cmd, void *dc,
                                              const char *v);
 void oauth2_ap_sm_register_hooks(apr_pool_t *p);
+/* ---- hardening: login URI, forwarded headers, cookie limits ---- */
+const char *oauth2_ap_rp_cmd_login_uri(cmd_parms *cmd, void *dc, const char *v);
+const char *oauth2_ap_rp_cmd_trust_forwarded(cmd_parms *cmd, void *dc, int on);
+/* 1 when OAuth2TrustForwardedHeaders On applies to `s`. */
+int oauth2_ap_rp_trust_forwarded(server_rec *s);
+/*
+ * Start a login at `ap` for `r`: return to `ret` (already vetted),
+ * hand the allow-listed `params` (may be NULL) to the provider. Returns
+ * the status to answer (302 or an error page).
+ */
+int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
+                             const oauth2_ap_provider_t *ap, const char *ret,
+                             const apr_table_t *params);
+/* Headers every answer of ours carries: CSP, nosniff, no-store. */
+void oauth2_ap_rp_page_headers(request_rec *r);
+/* 1 when the request's Cookie headers exceed what we ever read. */
+int oauth2_ap_rp_cookies_too_big(request_rec *r);
 
 #endif /* OAUTH2_APACHE_H */

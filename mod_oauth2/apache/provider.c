@@ -31,6 +31,8 @@ void *oauth2_ap_rp_srv_create(apr_pool_t *p)
     c->logout_uri = NULL;   /* unset */
     c->return_allow = NULL; /* unset */
     c->logins = NULL;       /* none seen */
+    c->login_uri = NULL;    /* unset */
+    c->trust_forwarded = OAUTH2_AP_UNSET;
     return c;
 }
 
@@ -48,6 +50,10 @@ void *oauth2_ap_rp_srv_merge(apr_pool_t *p, void *basev, void *addv)
         add->return_allow ? add->return_allow : base->return_allow;
     /* Each host checks its own lines: the base's were checked on it. */
     c->logins = add->logins;
+    c->login_uri = add->login_uri ? add->login_uri : base->login_uri;
+    c->trust_forwarded = add->trust_forwarded != OAUTH2_AP_UNSET
+                             ? add->trust_forwarded
+                             : base->trust_forwarded;
     return c;
 }
 
@@ -101,7 +107,7 @@ static const char *const provider_keys[] = {
     "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
     "client_id",      "client_secret",     "scope",    "auth",
     "userinfo",       "user_claim",        "hd",       "params",
-    "timeout",        "discovery_ttl",     NULL};
+    "timeout",        "discovery_ttl",     "pass",     NULL};
 
 /* A configured URL: NULL when absent, an error string when not allowed. */
 static const char *url_opt(cmd_parms *cmd, oauth2_ctx_t *ctx, apr_table_t *t,
@@ -159,11 +165,57 @@ static const char *parse_endpoints(cmd_parms *cmd, oauth2_ctx_t *ctx,
     return NULL;
 }
 
+/* params=k=v&k2=v2: well-formed, none of the protocol's own names. */
+static const char *params_ok(cmd_parms *cmd, oauth2_ctx_t *ctx, const char *v)
+{
+    apr_table_t *t = NULL;
+    const apr_array_header_t *a;
+    int i;
+
+    if (oauth2_rp_params_parse(ctx, v, 64, &t) != OAUTH2_OK)
+        return apr_psprintf(cmd->pool, "params=%s: %s", v, ctx->err.text);
+    a = apr_table_elts(t);
+    for (i = 0; i < a->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(a, i, apr_table_entry_t).key;
+        if (oauth2_rp_param_reserved(k))
+            return apr_psprintf(cmd->pool, "params=: %s is set by the module",
+                                k);
+    }
+    return NULL;
+}
+
+/*
+ * pass=login_hint,prompt: names of request parameters the login URI may
+ * hand on to the provider; protocol names can never be listed.
+ */
+static const char *pass_ok(cmd_parms *cmd, const char *v)
+{
+    char *list = apr_pstrdup(cmd->temp_pool, v), *last = NULL, *w;
+
+    for (w = apr_strtok(list, ", ", &last); w != NULL;
+         w = apr_strtok(NULL, ", ", &last)) {
+        const char *c;
+        for (c = w; *c; c++) {
+            if (!apr_isalnum(*c) && *c != '_' && *c != '-' && *c != '.')
+                return apr_psprintf(cmd->pool,
+                                    "pass=%s: not a parameter "
+                                    "name",
+                                    w);
+        }
+        if (oauth2_rp_param_reserved(w))
+            return apr_psprintf(cmd->pool,
+                                "pass=: %s can never come from a "
+                                "request",
+                                w);
+    }
+    return NULL;
+}
+
 static const char *parse_client(cmd_parms *cmd, oauth2_ctx_t *ctx,
                                 apr_table_t *t, oauth2_ap_provider_t *ap)
 {
     oauth2_rp_provider_t *rp = &ap->rp;
-    const char *v;
+    const char *v, *err;
     int on = 1;
 
     rp->client_id = apr_table_get(t, "client_id");
@@ -194,8 +246,14 @@ static const char *parse_client(cmd_parms *cmd, oauth2_ctx_t *ctx,
         rp->user_claim = v;
     if ((v = apr_table_get(t, "hd")) != NULL)
         rp->hd = v;
-    if ((v = apr_table_get(t, "params")) != NULL)
-        rp->auth_params = v;
+    if ((v = apr_table_get(t, "params")) != NULL &&
+        (err = params_ok(cmd, ctx, v)) != NULL)
+        return err;
+    rp->auth_params = v;
+    if ((v = apr_table_get(t, "pass")) != NULL &&
+        (err = pass_ok(cmd, v)) != NULL)
+        return err;
+    rp->pass = v;
     return NULL;
 }
 
@@ -433,6 +491,29 @@ const char *oauth2_ap_rp_cmd_return_allow(cmd_parms *cmd, void *dc,
         c->return_allow = apr_array_make(cmd->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(c->return_allow, const char *) = v;
     return NULL;
+}
+
+const char *oauth2_ap_rp_cmd_login_uri(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err = local_path(cmd, v);
+
+    (void)dc;
+    if (err != NULL)
+        return err;
+    oauth2_ap_rp_srv_get(cmd->server)->login_uri = v;
+    return NULL;
+}
+
+const char *oauth2_ap_rp_cmd_trust_forwarded(cmd_parms *cmd, void *dc, int on)
+{
+    (void)dc;
+    oauth2_ap_rp_srv_get(cmd->server)->trust_forwarded = on;
+    return NULL;
+}
+
+int oauth2_ap_rp_trust_forwarded(server_rec *s)
+{
+    return oauth2_ap_rp_srv_get(s)->trust_forwarded == 1;
 }
 
 /*

@@ -14,6 +14,7 @@
  */
 #include <string.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <http_protocol.h>
@@ -29,6 +30,8 @@
 #define LOGIN_MAX_AGE apr_time_from_sec(600)
 #define LOGIN_COOKIES_MAX 4
 #define ID_BYTES 32
+/* Cookie bytes we ever look at; more is refused, not parsed. */
+#define COOKIES_MAX 16384
 
 /* Per-process runtime, created in child_init; read-only afterwards. */
 static oauth2_http_t *rp_http;
@@ -98,7 +101,8 @@ void oauth2_ap_rp_cookie_set(request_rec *r, const char *name,
 typedef struct cookie_walk_t {
     const char *name;            /* exact name wanted, or NULL */
     const char *prefix;          /* or every cookie with this prefix */
-    const char *value;           /* first match (exact) */
+    const char *value;           /* the match (exact), NULL if repeated */
+    int seen;                    /* exact matches so far */
     apr_array_header_t *matches; /* prefix: "name=value" strings */
     apr_pool_t *pool;
 } cookie_walk_t;
@@ -106,30 +110,62 @@ typedef struct cookie_walk_t {
 static int cookie_line(void *data, const char *key, const char *line)
 {
     cookie_walk_t *w = data;
-    oauth2_cookie_pair_t c; /* pairs split by core/reqparse.c */
-    size_t kl;
 
     (void)key;
-    while (oauth2_cookie_next(&line, &c)) {
-        if (c.value == NULL)
-            continue;
-        kl = c.name_len;
-        if (w->name != NULL && kl == strlen(w->name) &&
-            strncmp(c.name, w->name, kl) == 0 && w->value == NULL)
-            w->value = apr_pstrndup(w->pool, c.value, c.value_len);
-        if (w->prefix != NULL && kl > strlen(w->prefix) &&
-            strncmp(c.name, w->prefix, strlen(w->prefix)) == 0)
-            APR_ARRAY_PUSH(w->matches, const char *) = apr_pstrndup(
-                w->pool, c.name, (size_t)(c.value - c.name) + c.value_len);
+    /* Folded Cookie headers arrive joined by ", ": split on both. */
+    while (line != NULL && *line) {
+        size_t n = strcspn(line, ";,");
+        const char *eq = memchr(line, '=', n);
+        size_t kl = eq ? (size_t)(eq - line) : n;
+
+        if (eq != NULL && w->name != NULL && kl == strlen(w->name) &&
+            strncmp(line, w->name, kl) == 0 && w->seen++ == 0)
+            w->value = apr_pstrndup(w->pool, eq + 1, n - kl - 1);
+        if (eq != NULL && w->prefix != NULL &&
+            strncmp(line, w->prefix, strlen(w->prefix)) == 0 &&
+            kl > strlen(w->prefix))
+            APR_ARRAY_PUSH(w->matches, const char *) =
+                apr_pstrndup(w->pool, line, n);
+        line += n;
+        line += strspn(line, ";, \t");
     }
     return 1;
 }
 
+static int cookie_len(void *data, const char *key, const char *line)
+{
+    (void)key;
+    *(apr_size_t *)data += strlen(line);
+    return 1;
+}
+
+int oauth2_ap_rp_cookies_too_big(request_rec *r)
+{
+    apr_size_t n = 0;
+
+    apr_table_do(cookie_len, &n, r->headers_in, "Cookie", NULL);
+    return n > COOKIES_MAX;
+}
+
+/*
+ * The value of cookie `name`, or NULL when it is absent, when the Cookie
+ * headers are oversized, or when the name is there more than once: of two
+ * values neither can be trusted (one may be planted, e.g. by a sibling
+ * domain), so the request counts as carrying none.
+ */
 const char *oauth2_ap_rp_cookie_get(request_rec *r, const char *name)
 {
-    cookie_walk_t w = {name, NULL, NULL, NULL, r->pool};
+    cookie_walk_t w = {name, NULL, NULL, 0, NULL, r->pool};
 
+    if (oauth2_ap_rp_cookies_too_big(r))
+        return NULL;
     apr_table_do(cookie_line, &w, r->headers_in, "Cookie", NULL);
+    if (w.seen > 1) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00660) "cookie %s sent %d times: ignored",
+                      name, w.seen);
+        return NULL;
+    }
     return w.value;
 }
 
@@ -137,9 +173,11 @@ const char *oauth2_ap_rp_cookie_get(request_rec *r, const char *name)
 apr_array_header_t *oauth2_ap_rp_cookies_prefixed(request_rec *r,
                                                   const char *prefix)
 {
-    cookie_walk_t w = {NULL, prefix, NULL, NULL, r->pool};
+    cookie_walk_t w = {NULL, prefix, NULL, 0, NULL, r->pool};
 
     w.matches = apr_array_make(r->pool, 4, sizeof(const char *));
+    if (oauth2_ap_rp_cookies_too_big(r))
+        return w.matches;
     apr_table_do(cookie_line, &w, r->headers_in, "Cookie", NULL);
     return w.matches;
 }
@@ -150,15 +188,25 @@ apr_array_header_t *oauth2_ap_rp_cookies_prefixed(request_rec *r,
  * Retry-After. Returns
  * `status` for the hook to return.
  */
+void oauth2_ap_rp_page_headers(request_rec *r)
+{
+    apr_table_setn(r->err_headers_out, "Content-Security-Policy",
+                   "default-src 'none'");
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+}
+
+/*
+ * The body is ours (ap_custom_response), so no ErrorDocument runs: an
+ * ErrorDocument pointing into a protected location would otherwise be
+ * served by an internal redirect that inherits this request's config.
+ */
 int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
                       const char *text)
 {
     const char *t = ap_escape_html(r->pool, title);
 
-    apr_table_setn(r->err_headers_out, "Content-Security-Policy",
-                   "default-src 'none'");
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+    oauth2_ap_rp_page_headers(r);
     /* redisha: a dependency is down; clients (XHR, APIs) may retry. */
     if (status == HTTP_SERVICE_UNAVAILABLE)
         apr_table_setn(r->err_headers_out, "Retry-After", "5");
@@ -175,7 +223,7 @@ int oauth2_ap_rp_page(request_rec *r, int status, const char *title,
  * scheme://host[:port] of this virtual host from its configuration
  * (ServerName and the listening port), never from the client's Host.
  */
-const char *oauth2_ap_rp_origin(request_rec *r)
+static const char *canonical_origin(request_rec *r)
 {
     const char *scheme = ap_http_scheme(r);
     apr_port_t port =
@@ -188,6 +236,48 @@ const char *oauth2_ap_rp_origin(request_rec *r)
                            NULL);
     return apr_psprintf(r->pool, "%s://%s:%u", scheme,
                         r->server->server_hostname, (unsigned)port);
+}
+
+/* The first value of a forwarded header, if it is a plain token. */
+static const char *forwarded(request_rec *r, const char *name,
+                             const char *extra)
+{
+    const char *v = apr_table_get(r->headers_in, name), *c;
+    char *first;
+
+    if (v == NULL)
+        return NULL;
+    first = apr_pstrndup(r->pool, v, strcspn(v, ", "));
+    if (*first == '\0')
+        return NULL;
+    for (c = first; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '.' && !strchr(extra, *c))
+            return NULL;
+    }
+    return first;
+}
+
+/*
+ * The origin absolute URLs are built on: the configured one, or with
+ * OAuth2TrustForwardedHeaders On, X-Forwarded-Proto/-Host from the proxy
+ * (well-formed values only; anything odd falls back to the configuration).
+ */
+const char *oauth2_ap_rp_origin(request_rec *r)
+{
+    const char *proto, *host;
+
+    if (!oauth2_ap_rp_trust_forwarded(r->server))
+        return canonical_origin(r);
+    proto = forwarded(r, "X-Forwarded-Proto", "");
+    host = forwarded(r, "X-Forwarded-Host", ":[]");
+    if (proto != NULL && strcasecmp(proto, "https") != 0 &&
+        strcasecmp(proto, "http") != 0)
+        proto = NULL;
+    if (host == NULL)
+        return canonical_origin(r);
+    return apr_pstrcat(r->pool,
+                       proto ? apr_pstrdup(r->pool, proto) : ap_http_scheme(r),
+                       "://", host, NULL);
 }
 
 const char *oauth2_ap_rp_redirect_uri(request_rec *r)
@@ -229,11 +319,14 @@ static oauth2_crypto_keyring_t ring_of(request_rec *r)
     return ring;
 }
 
-/* Sessions never cross virtual hosts: the namespace is the vhost. */
+/*
+ * Sessions never cross virtual hosts: the namespace is the vhost's
+ * configured origin (scheme, ServerName and the port it answers on), so
+ * two hosts sharing a store and a passphrase still see separate sessions.
+ */
 const char *oauth2_ap_rp_session_ns(request_rec *r)
 {
-    return apr_psprintf(r->pool, "%s:%u", r->server->server_hostname,
-                        (unsigned)r->server->port);
+    return canonical_origin(r);
 }
 
 /* Store TTL: the inactivity timeout, cut at the absolute maximum. */
@@ -408,13 +501,14 @@ static void cap_login_cookies(request_rec *r, oauth2_ctx_t *ctx)
 }
 
 /* 302 to the provider with a fresh login-state cookie. */
-static int login_start(request_rec *r, oauth2_ctx_t *ctx,
-                       const oauth2_ap_provider_t *ap)
+int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
+                             const oauth2_ap_provider_t *ap, const char *ret,
+                             const apr_table_t *params)
 {
     oauth2_crypto_keyring_t ring = ring_of(r);
     oauth2_provider_meta_t *meta = NULL;
     oauth2_rp_login_t *l = NULL;
-    const char *url = NULL, *ret = r->unparsed_uri, *name, *json;
+    const char *url = NULL, *name, *json;
     const char *redirect_uri = oauth2_ap_rp_redirect_uri(r);
     char *sealed = NULL;
     oauth2_status_t rc;
@@ -434,9 +528,11 @@ static int login_start(request_rec *r, oauth2_ctx_t *ctx,
                                  "The identity provider cannot be reached. "
                                  "Please try again later.");
     }
-    if (!oauth2_rp_return_url_ok(ctx, ret, NULL, NULL))
+    if (!oauth2_rp_return_url_ok(ctx, ret, oauth2_ap_rp_origin(r),
+                                 oauth2_ap_rp_srv_get(r->server)->return_allow))
         ret = "/";
-    rc = oauth2_rp_login_start(ctx, &ap->rp, meta, redirect_uri, ret, &l, &url);
+    rc = oauth2_rp_login_start_ex(ctx, &ap->rp, meta, redirect_uri, ret, params,
+                                  &l, &url);
     json = rc == OAUTH2_OK ? oauth2_rp_login_encode(ctx, l) : NULL;
     name = l ? apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r),
                            oauth2_rp_state_tag(r->pool, l->state), NULL)
@@ -453,7 +549,7 @@ static int login_start(request_rec *r, oauth2_ctx_t *ctx,
     }
     cap_login_cookies(r, ctx);
     oauth2_ap_rp_cookie_set(r, name, sealed, LOGIN_MAX_AGE);
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    oauth2_ap_rp_page_headers(r);
     apr_table_setn(r->headers_out, "Location", url);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   OAUTH2_LOGNO(00743) "login started at %s", ap->rp.name);
@@ -483,10 +579,11 @@ static int unauthenticated(request_rec *r, oauth2_ctx_t *ctx,
                            const oauth2_ap_provider_t *ap)
 {
     if (is_browser(r))
-        return login_start(r, ctx, ap);
+        return oauth2_ap_rp_login_start(r, ctx, ap, r->unparsed_uri, NULL);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    apr_psprintf(r->pool, "OAuth2 realm=\"%s\"", ap->rp.name));
-    return HTTP_UNAUTHORIZED;
+    return oauth2_ap_rp_page(r, HTTP_UNAUTHORIZED, "Sign-in required",
+                             "This resource needs a signed-in browser.");
 }
 
 /* ---- refresh ----------------------------------------------------------- */
@@ -691,6 +788,13 @@ static int check_authn(request_rec *r)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx = oauth2_ap_request_ctx(r);
+    if (oauth2_ap_rp_cookies_too_big(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      OAUTH2_LOGNO(00661) "Cookie headers over the limit: "
+                                          "refused");
+        return oauth2_ap_rp_page(r, HTTP_BAD_REQUEST, "Bad request",
+                                 "The request carries too many cookies.");
+    }
     rc = oauth2_ap_rp_session_load(r, ctx, &s);
     if (rc == OAUTH2_OK && strcmp(s->provider, ap->rp.name) == 0)
         return session_ok(r, ctx, ap, s);

@@ -65,6 +65,17 @@ oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
                       const char *redirect_uri, const char *return_url,
                       oauth2_rp_login_t **login, const char **auth_url)
 {
+    return oauth2_rp_login_start_ex(ctx, prov, meta, redirect_uri, return_url,
+                                    NULL, login, auth_url);
+}
+
+oauth2_status_t
+oauth2_rp_login_start_ex(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
+                         const oauth2_provider_meta_t *meta,
+                         const char *redirect_uri, const char *return_url,
+                         const apr_table_t *params, oauth2_rp_login_t **login,
+                         const char **auth_url)
+{
     oauth2_rp_login_t *l = apr_pcalloc(ctx->pool, sizeof(*l));
     const char *q, *challenge = NULL;
 
@@ -97,6 +108,9 @@ oauth2_rp_login_start(oauth2_ctx_t *ctx, const oauth2_rp_provider_t *prov,
             oauth2_http_form_encode(ctx->pool, "hd", prov->hd, NULL), NULL);
     if (prov->auth_params != NULL)
         q = apr_pstrcat(ctx->pool, q, "&", prov->auth_params, NULL);
+    /* Request parameters last, and only allow-listed, unreserved ones. */
+    q = apr_pstrcat(ctx->pool, q, oauth2_rp_pass_params(ctx, prov, params),
+                    NULL);
     *auth_url = with_query(ctx->pool, meta->authorization_endpoint, q);
     *login = l;
     return OAUTH2_OK;
@@ -309,6 +323,135 @@ oauth2_status_t oauth2_rp_callback_check(oauth2_ctx_t *ctx,
     return OAUTH2_OK;
 }
 
+/* ---- request parameters and third-party login ------------------------ */
+
+/* Names a request may never set in the authorization request. */
+static const char *const reserved_params[] = {
+    "response_type", "client_id", "redirect_uri",   "scope",
+    "state",         "nonce",     "code_challenge", "code_challenge_method",
+    "response_mode", "request",   "request_uri",    "client_secret",
+    "code_verifier", NULL};
+
+int oauth2_rp_param_reserved(const char *name)
+{
+    int i;
+
+    for (i = 0; reserved_params[i] != NULL; i++) {
+        if (strcmp(name, reserved_params[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+oauth2_status_t oauth2_rp_params_parse(oauth2_ctx_t *ctx, const char *query,
+                                       size_t max_params, apr_table_t **out)
+{
+    apr_table_t *t = apr_table_make(ctx->pool, 8);
+    const char *s = query ? query : "";
+
+    while (*s) {
+        size_t n = strcspn(s, "&"), k = strcspn(s, "=");
+        const char *name, *val;
+
+        if (k > n)
+            k = n;
+        name = form_decode(ctx->pool, s, k);
+        val = k < n ? form_decode(ctx->pool, s + k + 1, n - k - 1) : "";
+        if (name == NULL || val == NULL) {
+            oauth2_err_set(ctx, "request parameter badly encoded");
+            return OAUTH2_DENIED;
+        }
+        if (*name != '\0' && apr_table_get(t, name) != NULL) {
+            oauth2_err_set(ctx, "request parameter %s repeated",
+                           oauth2_log_escape(ctx->pool, name, strlen(name)));
+            return OAUTH2_DENIED;
+        }
+        if (*name != '\0') {
+            if ((size_t)apr_table_elts(t)->nelts >= max_params) {
+                oauth2_err_set(ctx, "too many request parameters");
+                return OAUTH2_DENIED;
+            }
+            apr_table_setn(t, name, val);
+        }
+        s += n;
+        if (*s == '&')
+            s++;
+    }
+    *out = t;
+    return OAUTH2_OK;
+}
+
+/* Is `name` one of the comma-separated words of `list`? */
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+
+    while (list != NULL && *list) {
+        size_t w = strcspn(list, ", ");
+        if (w == n && strncmp(list, name, n) == 0)
+            return 1;
+        list += w;
+        list += strspn(list, ", ");
+    }
+    return 0;
+}
+
+typedef struct pass_walk_t {
+    oauth2_ctx_t *ctx;
+    const oauth2_rp_provider_t *prov;
+    const char *q;
+} pass_walk_t;
+
+static int pass_one(void *data, const char *key, const char *val)
+{
+    pass_walk_t *w = data;
+
+    if (!in_list(w->prov->pass, key) || oauth2_rp_param_reserved(key))
+        return 1; /* not ours to forward: dropped */
+    w->q = apr_pstrcat(w->ctx->pool, w->q, "&",
+                       oauth2_http_form_encode(w->ctx->pool, key, val, NULL),
+                       NULL);
+    return 1;
+}
+
+const char *oauth2_rp_pass_params(oauth2_ctx_t *ctx,
+                                  const oauth2_rp_provider_t *prov,
+                                  const apr_table_t *params)
+{
+    pass_walk_t w = {ctx, prov, ""};
+
+    if (params != NULL && prov->pass != NULL)
+        apr_table_do(pass_one, &w, params, NULL);
+    return w.q;
+}
+
+/* The issuer a discovery URL announces: the URL minus the well-known part. */
+static int discovery_issuer_is(const char *disc, const char *iss)
+{
+    static const char wk[] = "/.well-known/openid-configuration";
+    size_t n = strlen(disc), w = sizeof(wk) - 1, i = strlen(iss);
+
+    if (n <= w || strcmp(disc + n - w, wk) != 0)
+        return 0;
+    n -= w;
+    if (i > 0 && iss[i - 1] == '/')
+        i--;
+    return i == n && strncmp(disc, iss, n) == 0;
+}
+
+int oauth2_rp_issuer_configured(const oauth2_rp_provider_t *prov,
+                                const char *iss)
+{
+    if (iss == NULL || *iss == '\0')
+        return 0;
+    if (prov->meta.issuer != NULL && strcmp(prov->meta.issuer, iss) == 0)
+        return 1;
+    if (prov->alt_issuer != NULL && strcmp(prov->alt_issuer, iss) == 0)
+        return 1;
+    return prov->meta.issuer == NULL && prov->discovery_url != NULL &&
+           discovery_issuer_is(prov->discovery_url, iss);
+}
+
 /* ---- logout ----------------------------------------------------------- */
 
 char *oauth2_rp_end_session_url(oauth2_ctx_t *ctx,
@@ -361,6 +504,33 @@ static int url_chars_ok(oauth2_ctx_t *ctx, const char *u)
     return 1;
 }
 
+/*
+ * The path part of a local URL has no empty segment ("//" could turn
+ * into a host after a naive normalisation), no dot segment and no encoded
+ * dot: an application's own URLs never need them.
+ */
+static int local_path_plain(const char *url)
+{
+    size_t n = strcspn(url, "?#"), i;
+
+    for (i = 0; i < n; i++) {
+        const char *seg = url + i + 1;
+        size_t len;
+        if (url[i] == '%' && i + 2 < n && url[i + 1] == '2' &&
+            (url[i + 2] == 'e' || url[i + 2] == 'E'))
+            return 0;
+        if (url[i] != '/')
+            continue;
+        len = strcspn(seg, "/?#");
+        if (i + 1 < n && len == 0)
+            return 0;
+        if ((len == 1 && seg[0] == '.') ||
+            (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 /* `url` starts with `origin` followed by the end, '/', '?' or '#'. */
 static int same_origin(const char *url, const char *origin)
 {
@@ -403,6 +573,10 @@ int oauth2_rp_return_url_ok(oauth2_ctx_t *ctx, const char *url,
 local:
     if (url[1] == '/') {
         oauth2_err_set(ctx, "return URL is protocol-relative");
+        return 0;
+    }
+    if (!local_path_plain(url)) {
+        oauth2_err_set(ctx, "return URL path has empty or dot segments");
         return 0;
     }
     return 1;

@@ -1,7 +1,8 @@
 """conftest.py - fixtures for the integration tests: Apache instances per
 test, one redis-server and one mock provider per module, and the error-log
 discipline (STYLE.md 15): after a test, any line at warn or above carrying
-an OA number the test did not declare fails it. Declare with
+an OA number the test did not declare fails it; with the `secrets` fixture,
+any registered secret found in an error log fails it too. Declare with
 @pytest.mark.expect_lognos("OA00612", ...) or apache.expect("OA00612")."""
 import pytest
 
@@ -58,6 +59,14 @@ def apache_factory(request):
             problems.append(f"{a.root}: undeclared numbered lines:\n  " +
                             "\n  ".join(bad) + "\n--- error_log ---\n" +
                             a.error_log())
+    reg = getattr(request.node, "_oauth2_secrets", None)
+    if reg is not None:
+        reg.resolve()
+        for a in made:
+            hits = reg.hits(a.error_log())
+            if hits:
+                problems.append(f"{a.root}: secrets in the error log: " +
+                                ", ".join(h[:12] + "..." for h in hits))
     failed = getattr(request.node, "_oauth2_failed", False)
     if not problems and not failed:
         for a in made:
@@ -65,6 +74,20 @@ def apache_factory(request):
     if problems:
         pytest.fail("error-log discipline:\n" + "\n".join(problems),
                     pytrace=False)
+
+
+@pytest.fixture
+def secrets(request, monkeypatch):
+    """harness.Secrets for this test: register every secret used (and
+    everything `requests` sends or receives is registered automatically).
+    At teardown, apache_factory fails the test when any registered value
+    occurs in the error log of an Apache it made. Use with
+    loglevel=harness.SECRETS_LOGLEVEL so debug and trace lines count."""
+    reg = harness.Secrets()
+    request.node._oauth2_secrets = reg
+    reg.capture_requests(monkeypatch)
+    yield reg
+    reg.resolve()
 
 
 @pytest.fixture(scope="module")

@@ -610,3 +610,103 @@ def _stop_leftovers():
             thing.stop()
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
+
+
+# ---- secrets never logged ---------------------------------------------------
+
+# LogLevel for suites that prove no secret is logged: everything at debug,
+# our module at its most verbose.
+SECRETS_LOGLEVEL = "debug oauth2:trace8"
+
+
+class Secrets:
+    """Every secret a test used (client secrets, passphrases, tokens,
+    codes, PKCE verifiers, cookie values). Values shorter than MIN_LEN are
+    ignored (they would match by accident). `add_source(fn)` registers a
+    callable returning more values, evaluated at teardown (e.g. what the
+    mock provider saw)."""
+
+    MIN_LEN = 8
+
+    def __init__(self):
+        self.values = set()
+        self.sources = []
+
+    def add(self, *values):
+        for v in values:
+            if isinstance(v, str) and len(v) >= self.MIN_LEN:
+                self.values.add(v)
+
+    def add_source(self, fn):
+        self.sources.append(fn)
+
+    def resolve(self):
+        """Evaluate the sources once; a source that fails is skipped (its
+        process may be gone), the values seen so far stay."""
+        sources, self.sources = self.sources, []
+        for fn in sources:
+            try:
+                for v in fn() or ():
+                    self.add(v)
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+
+    def hits(self, text):
+        """The registered values that occur in `text`."""
+        return sorted(v for v in self.values if v in text)
+
+    def add_cookie_value(self, value):
+        """A cookie value and, for "id.secret" values, each half."""
+        self.add(value)
+        if value and "." in value:
+            self.add(*value.split("."))
+
+    def capture_requests(self, monkeypatch):
+        """Register what every `requests` call of the test sends and gets:
+        Authorization credentials, Cookie values, Set-Cookie values, and
+        code / id_token_hint / access_token values in redirect URLs."""
+        import urllib.parse
+        import requests
+        orig = requests.Session.send
+        reg = self
+
+        def send(session, request, **kw):
+            auth = request.headers.get("Authorization", "")
+            if " " in auth:
+                reg.add(auth.split(" ", 1)[1].strip())
+            for part in request.headers.get("Cookie", "").split(";"):
+                if "=" in part:
+                    reg.add_cookie_value(part.split("=", 1)[1].strip())
+            r = orig(session, request, **kw)
+            for c in r.cookies:
+                reg.add_cookie_value(c.value)
+            loc = r.headers.get("Location", "")
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)
+            for k in ("code", "id_token_hint", "access_token",
+                      "refresh_token", "code_verifier"):
+                reg.add(*q.get(k, []))
+            return r
+
+        monkeypatch.setattr(requests.Session, "send", send)
+
+
+def mock_seen_secrets(mock):
+    """A Secrets source: every secret-bearing value the mock provider was
+    sent (codes, verifiers, client secrets, refresh tokens, tokens given to
+    introspection/userinfo/end_session, Authorization headers)."""
+    def values():
+        out = []
+        for x in mock.ctl("/_control/requests")["requests"]:
+            for part in ("form", "query"):
+                d = x.get(part) or {}
+                for k in ("code", "code_verifier", "client_secret",
+                          "refresh_token", "token", "id_token_hint",
+                          "access_token"):
+                    v = d.get(k)
+                    out += v if isinstance(v, list) else [v]
+            h = x.get("headers") or {}
+            for k, v in h.items():
+                if k.lower() == "authorization" and " " in str(v):
+                    out.append(str(v).split(" ", 1)[1])
+        return out
+    return values

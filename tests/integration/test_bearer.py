@@ -20,6 +20,20 @@ env
 
 
 @pytest.fixture
+def apache_factory(apache_factory, secrets, mock_provider):
+    """Every Apache of this suite logs at debug (oauth2 at trace8) and its
+    error log must hold none of the secrets the test used (conftest)."""
+    secrets.add("demo-secret", "mock-hmac-secret")
+    secrets.add_source(harness.mock_seen_secrets(mock_provider))
+
+    def make(extra="", **kw):
+        kw.setdefault("loglevel", harness.SECRETS_LOGLEVEL)
+        return apache_factory(extra, **kw)
+
+    return make
+
+
+@pytest.fixture
 def idp():
     """A private mock provider: tests below rotate keys and inject faults."""
     m = harness.MockProvider().start()

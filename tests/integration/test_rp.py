@@ -26,6 +26,20 @@ env | sort
 """
 
 
+@pytest.fixture
+def apache_factory(apache_factory, secrets, mock_provider):
+    """Every Apache of this suite logs at debug (oauth2 at trace8) and its
+    error log must hold none of the secrets the test used (conftest)."""
+    secrets.add(PASS, "demo-secret")
+    secrets.add_source(harness.mock_seen_secrets(mock_provider))
+
+    def make(extra="", **kw):
+        kw.setdefault("loglevel", harness.SECRETS_LOGLEVEL)
+        return apache_factory(extra, **kw)
+
+    return make
+
+
 def rp_conf(mock, redis, provider_opts="", extra="", timeout=""):
     disc = mock.url + "/.well-known/openid-configuration"
     return f"""
