@@ -4,6 +4,7 @@ and `SetHandler oauth2-health` (200 when the session store and the
 providers answer, 503 with a JSON reason when Redis or a provider is
 down)."""
 import re
+import subprocess
 import threading
 
 import pytest
@@ -256,3 +257,33 @@ def test_health_without_store_or_providers(apache_factory):
     a.start()
     assert health(a) == (200, {"status": "ok", "store": "none",
                                "providers": {}})
+
+
+# ---- installation ---------------------------------------------------------
+
+def test_installed_files_load_and_parse(apache_factory, tmp_path):
+    """make install DESTDIR=...: the installed module loads, and the shipped
+    oauth2.conf passes configtest both as shipped (all commented) and with
+    its examples switched on (a literal passphrase for the program)."""
+    dest = tmp_path / "root"
+    p = subprocess.run(["make", "-s", "--no-print-directory", "install",
+                        f"DESTDIR={dest}"], cwd=harness.REPO, text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert p.returncode == 0, p.stdout
+    so = dest / "usr/lib/apache2/modules/mod_oauth2.so"
+    conf = dest / "etc/apache2/mods-available/oauth2.conf"
+    load = (dest / "etc/apache2/mods-available/oauth2.load").read_text()
+    assert "LoadModule oauth2_module /usr/lib/apache2/modules/mod_oauth2.so" \
+        in load
+    a = apache_factory(module=so)
+    a.set_config(f"Include {conf}\n")
+    rc, out = a.configtest()
+    assert rc == 0, out
+    enabled = tmp_path / "enabled.conf"
+    text = re.sub(r"(?m)^(\s*)#(?=\S|    \S)", r"\1", conf.read_text())
+    text = text.replace('"exec:/usr/local/bin/oauth2-secret"', '"' + PASS + '"')
+    enabled.write_text(text)
+    a.set_config(f"Include {enabled}\n")
+    rc, out = a.configtest()
+    assert rc == 0, out + enabled.read_text()
+    assert "SetHandler oauth2-metrics" in enabled.read_text()
