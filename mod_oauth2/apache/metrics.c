@@ -122,7 +122,11 @@ static int settled(slot_t *s)
     return 0;
 }
 
-/* The slot of (m, labels), claimed when new; NULL when the table is full. */
+/*
+ * The slot of (m, labels), claimed when new. NULL (the event is dropped and
+ * counted) when the table is full, or when a slot stays half-claimed by a
+ * descheduled process: probing past it could create a duplicate series.
+ */
 static slot_t *series(metric_t m, const char *labels)
 {
     apr_uint32_t i, h = hash(m, labels);
@@ -137,8 +141,9 @@ static slot_t *series(metric_t m, const char *labels)
             apr_atomic_set32(&s->state, READY);
             return s;
         }
-        if (settled(s) && s->metric == (apr_uint32_t)m &&
-            strcmp(s->labels, labels) == 0)
+        if (!settled(s))
+            break;
+        if (s->metric == (apr_uint32_t)m && strcmp(s->labels, labels) == 0)
             return s;
     }
     apr_atomic_inc64(&table->dropped);
