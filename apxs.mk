@@ -184,11 +184,24 @@ lint:
 	clang-format --dry-run -Werror $(LIB_SRC) $(APACHE_SRC) \
 	    $(wildcard mod_oauth2/policy/cli.c) $(HEADERS)
 
+# `make install [DESTDIR=/staging]`: the module through apxs (no -a: enable
+# it with a2enmod oauth2), Debian-style oauth2.load/oauth2.conf into
+# mods-available, the policy helper library where OAUTH2_POLICY_LIB_DIR
+# (include/oauth2/policy.h) points, and the oauth2-policy CLI.
+PREFIX          ?= /usr/local
+APACHE_LIBEXEC  ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
+APACHE_MODS_AVAILABLE ?= /etc/apache2/mods-available
+POLICY_LIB_DIR  ?= $(shell sed -n 's/^\#define OAUTH2_POLICY_LIB_DIR "\(.*\)"/\1/p' \
+                     include/oauth2/policy.h)
+
 install: all
-	$(APXS) -i -n oauth2 $(MODULE)
-	install -m 0755 $(POLICY_CLI) /usr/local/bin/oauth2-policy
-	install -D -m 0644 policies/oauth2/policy.lua \
-	    /usr/local/share/mod_oauth2/lua/oauth2/policy.lua
+	install -d $(DESTDIR)$(APACHE_LIBEXEC) $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(APACHE_MODS_AVAILABLE) $(DESTDIR)$(POLICY_LIB_DIR)/oauth2
+	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(APACHE_LIBEXEC) -n oauth2 $(MODULE)
+	install -m 0644 conf/oauth2.load conf/oauth2.conf \
+	    $(DESTDIR)$(APACHE_MODS_AVAILABLE)/
+	install -m 0644 policies/oauth2/*.lua $(DESTDIR)$(POLICY_LIB_DIR)/oauth2/
+	install -m 0755 $(POLICY_CLI) $(DESTDIR)$(PREFIX)/bin/oauth2-policy
 
 # Installs the Debian packages that are missing; a no-op when all are there.
 deps:

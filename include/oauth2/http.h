@@ -18,6 +18,8 @@ typedef struct oauth2_http_request_t {
     const char *accept;          /* default "application/json" */
     apr_interval_time_t timeout; /* whole call; 0 = the client's default */
     size_t max_response;         /* body cap; 0 = the client's default */
+    const char *kind;            /* metrics label: "jwks", "discovery", "token",
+                                    "userinfo", "introspection"; NULL = "other" */
 } oauth2_http_request_t;
 
 typedef struct oauth2_http_response_t {

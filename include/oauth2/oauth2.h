@@ -32,6 +32,10 @@ typedef struct oauth2_err_t {
 
 typedef struct oauth2_log_t oauth2_log_t;
 
+/* Metrics sink (see metrics.h): one event per call; NULL = not measured. */
+struct oauth2_metric_t;
+typedef void (*oauth2_metrics_fn)(void *data, const struct oauth2_metric_t *m);
+
 /*
  * Every core entry point takes a context first. `now` is injected so unit
  * tests run on a fixed clock; `pool` owns the results of the call (the
@@ -42,9 +46,11 @@ typedef struct oauth2_ctx_t {
     const oauth2_log_t *log; /* may be NULL: nothing is logged */
     apr_time_t now;
     oauth2_err_t err;
+    oauth2_metrics_fn metrics; /* may be NULL: nothing is measured */
+    void *metrics_data;
 } oauth2_ctx_t;
 
-/* Fill a context; `log` may be NULL. */
+/* Fill a context; `log` may be NULL; no metrics sink (set it after). */
 void oauth2_ctx_init(oauth2_ctx_t *ctx, apr_pool_t *pool,
                      const oauth2_log_t *log, apr_time_t now);
 

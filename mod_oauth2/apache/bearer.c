@@ -222,6 +222,7 @@ static const char *redacted(request_rec *r, int level, const char *tok)
 static int map_status(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t st,
                       const char *tok)
 {
+    oauth2_ap_metrics_bearer_status(r, st);
     switch (st) {
     case OAUTH2_OK:
         return OK;
@@ -271,12 +272,14 @@ static int authenticate(request_rec *r)
     }
     rc = extract(r, d, &tok);
     if (rc == DECLINED) {
+        oauth2_ap_metrics_bearer(r, "no_token");
         challenge(r, NULL, NULL, NULL);
         return HTTP_UNAUTHORIZED;
     }
     if (rc != OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       OAUTH2_LOGNO(00706) "malformed Authorization header");
+        oauth2_ap_metrics_bearer(r, "invalid_request");
         if (rc == HTTP_BAD_REQUEST)
             challenge(r, "invalid_request", "malformed Authorization header",
                       NULL);

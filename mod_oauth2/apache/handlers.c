@@ -30,6 +30,7 @@ static int failed(request_rec *r, oauth2_ctx_t *ctx, int status,
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   OAUTH2_LOGNO(00750) "login failed (%d): %s", status,
                   ctx->err.text);
+    oauth2_ap_metrics_signin_failed_status(r, status);
     return oauth2_ap_rp_page(r, status, title, text);
 }
 
@@ -152,6 +153,7 @@ static int new_session(request_rec *r, oauth2_ctx_t *ctx,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       OAUTH2_LOGNO(00751) "cannot store the session: %s",
                       ctx->err.text);
+        oauth2_ap_metrics_signin_failed(r, "store_unavailable");
         return oauth2_ap_rp_page(r, HTTP_SERVICE_UNAVAILABLE,
                                  "Service unavailable",
                                  "The session store cannot be reached. "
@@ -161,6 +163,7 @@ static int new_session(request_rec *r, oauth2_ctx_t *ctx,
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   OAUTH2_LOGNO(00752) "signed in %s via %s",
                   ap_escape_logitem(r->pool, user), ap->rp.name);
+    oauth2_ap_metrics_signin_completed(r, ap->rp.name);
     return OK;
 }
 

@@ -67,6 +67,7 @@ oauth2_ctx_t *oauth2_ap_request_ctx(request_rec *r)
         core_level(ap_get_request_module_loglevel(r, APLOG_MODULE_INDEX));
     oauth2_ctx_init(ctx, r->pool, log,
                     r->request_time ? r->request_time : apr_time_now());
+    oauth2_ap_metrics_attach(ctx);
     return ctx;
 }
 

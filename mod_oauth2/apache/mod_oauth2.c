@@ -32,6 +32,8 @@ static void register_hooks(apr_pool_t *p)
     oauth2_ap_rp_register_hooks(p);
     oauth2_ap_policy_register_hooks(p);
     oauth2_ap_sm_register_hooks(p);
+    oauth2_ap_metrics_register_hooks(p);
+    oauth2_ap_health_register_hooks(p);
 }
 
 /* The only exported symbol of mod_oauth2.so (-fvisibility=hidden). */

@@ -284,5 +284,30 @@ int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
 void oauth2_ap_rp_page_headers(request_rec *r);
 /* 1 when the request's Cookie headers exceed what we ever read. */
 int oauth2_ap_rp_cookies_too_big(request_rec *r);
+/* ---- ops: metrics.c (SetHandler oauth2-metrics), health.c --------------- */
+/*
+ * Instrumentation, all lock-free and allocation-free (see metrics.c); each
+ * call is a no-op when the shared table could not be created. Label values
+ * must be static strings or configuration names, never client bytes.
+ */
+void oauth2_ap_metrics_register_hooks(apr_pool_t *p);
+void oauth2_ap_health_register_hooks(apr_pool_t *p);
+/* Give a core context the metrics sink (HTTP, store, token cache). */
+void oauth2_ap_metrics_attach(oauth2_ctx_t *ctx);
+void oauth2_ap_metrics_signin_started(request_rec *r, const char *provider);
+void oauth2_ap_metrics_signin_completed(request_rec *r, const char *provider);
+void oauth2_ap_metrics_signin_failed(request_rec *r, const char *reason);
+/* Reason from the HTTP status a failed callback answers with. */
+void oauth2_ap_metrics_signin_failed_status(request_rec *r, int status);
+/* result: "ok", "invalid_token", "invalid_request", "no_token", ... */
+void oauth2_ap_metrics_bearer(request_rec *r, const char *result);
+void oauth2_ap_metrics_bearer_status(request_rec *r, oauth2_status_t st);
+/*
+ * One Require oauth2-policy decision for r's virtual host:
+ * oauth2_policy_decisions_total{vhost="host:port",result="allow"|"deny"}.
+ * Call once per evaluated decision (allow = 1 when granted; errors and
+ * timeouts are denials).
+ */
+void oauth2_ap_metrics_policy(request_rec *r, int allow);
 
 #endif /* OAUTH2_APACHE_H */

@@ -523,6 +523,7 @@ int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       OAUTH2_LOGNO(00741) "provider %s unavailable: %s",
                       ap->rp.name, ctx->err.text);
+        oauth2_ap_metrics_signin_failed(r, "provider_unavailable");
         return oauth2_ap_rp_page(r, HTTP_SERVICE_UNAVAILABLE,
                                  "Sign-in unavailable",
                                  "The identity provider cannot be reached. "
@@ -553,6 +554,7 @@ int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
     apr_table_setn(r->headers_out, "Location", url);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   OAUTH2_LOGNO(00743) "login started at %s", ap->rp.name);
+    oauth2_ap_metrics_signin_started(r, ap->rp.name);
     return HTTP_MOVED_TEMPORARILY;
 }
 

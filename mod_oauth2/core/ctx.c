@@ -15,6 +15,8 @@ void oauth2_ctx_init(oauth2_ctx_t *ctx, apr_pool_t *pool,
     ctx->log = log;
     ctx->now = now;
     ctx->err.text[0] = '\0';
+    ctx->metrics = NULL;
+    ctx->metrics_data = NULL;
 }
 
 void oauth2_err_set(oauth2_ctx_t *ctx, const char *fmt, ...)

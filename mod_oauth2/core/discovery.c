@@ -261,6 +261,7 @@ static oauth2_status_t fetch(oauth2_ctx_t *ctx, oauth2_http_t *http,
     if (!url_ok(ctx, "discovery", url))
         return OAUTH2_DENIED;
     req.method = "GET";
+    req.kind = "discovery";
     req.url = url;
     req.max_response = DISCOVERY_MAX_BYTES;
     rc = oauth2_http_send(http, ctx, &req, &resp);

@@ -15,6 +15,7 @@
 
 #include "oauth2/http.h"
 #include "oauth2/log.h"
+#include "oauth2/metrics.h"
 
 #define DEFAULT_TIMEOUT apr_time_from_sec(5)
 #define DEFAULT_CONNECT_TIMEOUT apr_time_from_sec(2)
@@ -49,7 +50,12 @@ oauth2_status_t oauth2_http_send(oauth2_http_t *http, oauth2_ctx_t *ctx,
                                  const oauth2_http_request_t *req,
                                  oauth2_http_response_t *resp)
 {
-    return http->send(http, ctx, req, resp);
+    apr_time_t t0 = oauth2_metric_start(ctx);
+    oauth2_status_t rc = http->send(http, ctx, req, resp);
+
+    oauth2_metric(ctx, OAUTH2_METRIC_HTTP, req->kind, rc,
+                  oauth2_metric_since(t0));
+    return rc;
 }
 
 /* ---- URL policy ---------------------------------------------------- */

@@ -31,6 +31,7 @@ static void build_request(oauth2_ctx_t *ctx, const oauth2_verifier_t *v,
 
     memset(req, 0, sizeof(*req));
     req->method = "POST";
+    req->kind = "introspection";
     req->url = o->location;
     req->content_type = "application/x-www-form-urlencoded";
     req->timeout = OAUTH2_INTROSPECT_TIMEOUT;

@@ -57,6 +57,7 @@ static oauth2_status_t fetch(oauth2_ctx_t *ctx, oauth2_rp_jwks_cache_t *c,
     oauth2_status_t rc;
 
     req.method = "GET";
+    req.kind = "jwks";
     req.url = uri;
     req.timeout = timeout;
     req.max_response = OAUTH2_JWKS_MAX_BYTES;

@@ -110,6 +110,7 @@ static oauth2_status_t token_call(oauth2_ctx_t *ctx, oauth2_http_t *http,
     else
         req.authorization = basic_auth(ctx->pool, prov);
     req.method = "POST";
+    req.kind = "token";
     req.url = meta->token_endpoint;
     req.content_type = "application/x-www-form-urlencoded";
     req.body = form;
@@ -317,6 +318,7 @@ oauth2_status_t oauth2_rp_userinfo(oauth2_ctx_t *ctx, oauth2_http_t *http,
     json_t *o = NULL;
 
     req.method = "GET";
+    req.kind = "userinfo";
     req.url = meta->userinfo_endpoint;
     req.authorization = apr_pstrcat(ctx->pool, "Bearer ", access_token, NULL);
     req.timeout = prov->timeout;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "oauth2/store.h"
+#include "oauth2/metrics.h"
 
 #define MAX_KEY 1024
 
@@ -51,15 +52,26 @@ static oauth2_status_t check_ttl(oauth2_ctx_t *ctx, apr_interval_time_t ttl)
     return OAUTH2_OK;
 }
 
+/* Report one backend call to the metrics sink; returns its result. */
+static oauth2_status_t measured(oauth2_ctx_t *ctx, const char *op,
+                                apr_time_t t0, oauth2_status_t rc)
+{
+    oauth2_metric(ctx, OAUTH2_METRIC_STORE, op, rc, oauth2_metric_since(t0));
+    return rc;
+}
+
 oauth2_status_t oauth2_store_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                  const char *key, char **val, size_t *len)
 {
     oauth2_status_t s = check_key(ctx, key);
+    apr_time_t t0;
     size_t dummy;
 
     if (s != OAUTH2_OK)
         return s;
-    return st->get(ctx, st, key, val, len ? len : &dummy);
+    t0 = oauth2_metric_start(ctx);
+    return measured(ctx, "get", t0,
+                    st->get(ctx, st, key, val, len ? len : &dummy));
 }
 
 oauth2_status_t oauth2_store_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
@@ -67,6 +79,7 @@ oauth2_status_t oauth2_store_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                  apr_interval_time_t ttl)
 {
     oauth2_status_t s = check_key(ctx, key);
+    apr_time_t t0;
 
     if (s == OAUTH2_OK)
         s = check_ttl(ctx, ttl);
@@ -74,25 +87,36 @@ oauth2_status_t oauth2_store_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
         oauth2_err_set(ctx, "store: no value");
         s = OAUTH2_DENIED;
     }
-    return s == OAUTH2_OK ? st->set(ctx, st, key, val, len, ttl) : s;
+    if (s != OAUTH2_OK)
+        return s;
+    t0 = oauth2_metric_start(ctx);
+    return measured(ctx, "set", t0, st->set(ctx, st, key, val, len, ttl));
 }
 
 oauth2_status_t oauth2_store_del(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                  const char *key)
 {
     oauth2_status_t s = check_key(ctx, key);
+    apr_time_t t0;
 
-    return s == OAUTH2_OK ? st->del(ctx, st, key) : s;
+    if (s != OAUTH2_OK)
+        return s;
+    t0 = oauth2_metric_start(ctx);
+    return measured(ctx, "del", t0, st->del(ctx, st, key));
 }
 
 oauth2_status_t oauth2_store_touch(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                    const char *key, apr_interval_time_t ttl)
 {
     oauth2_status_t s = check_key(ctx, key);
+    apr_time_t t0;
 
     if (s == OAUTH2_OK)
         s = check_ttl(ctx, ttl);
-    return s == OAUTH2_OK ? st->touch(ctx, st, key, ttl) : s;
+    if (s != OAUTH2_OK)
+        return s;
+    t0 = oauth2_metric_start(ctx);
+    return measured(ctx, "touch", t0, st->touch(ctx, st, key, ttl));
 }
 
 /* ---- sessions branch: set-if-absent and small indexes ------------------ */

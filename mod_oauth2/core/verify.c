@@ -11,6 +11,7 @@
 
 #include <apr_strings.h>
 
+#include "oauth2/metrics.h"
 #include "oauth2/claims.h"
 #include "oauth2/jose.h"
 #include "oauth2/log.h"
@@ -201,6 +202,7 @@ static oauth2_status_t keys_fetch(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
 
     memset(&req, 0, sizeof(req));
     req.method = "GET";
+    req.kind = "jwks";
     req.url = v->opts.location;
     req.max_response = OAUTH2_JWKS_MAX_BYTES;
     oauth2_verifier_count(v, &v->n_jwks);
@@ -308,7 +310,11 @@ oauth2_status_t oauth2_verdict_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
 oauth2_status_t oauth2_verdict_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                    const char *key, oauth2_verdict_t **out)
 {
-    if (oauth2_cache_get_object(ctx, v->tokens, key, (void **)out) != OAUTH2_OK)
+    oauth2_status_t st =
+        oauth2_cache_get_object(ctx, v->tokens, key, (void **)out);
+
+    oauth2_metric(ctx, OAUTH2_METRIC_TOKEN_CACHE, "verified", st, 0);
+    if (st != OAUTH2_OK)
         return OAUTH2_NOT_FOUND;
     oauth2_verifier_count(v, &v->n_hits);
     return OAUTH2_OK;

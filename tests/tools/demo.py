@@ -1,73 +1,97 @@
 #!/usr/bin/python3
 """demo.py - `make demo`: a private redis-server, the mock provider and Apache
-with mod_oauth2 on 127.0.0.1, in the foreground. Ctrl-C stops all three."""
+with mod_oauth2 on 127.0.0.1, in the foreground. Ctrl-C stops all three.
+
+The Apache configuration is conf/demo.conf; `configure()` fills it and
+writes the pages, so tests/integration/test_demo.py runs exactly what the
+demo shows."""
+import re
 import signal
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
 from harness import Apache, MockProvider, Redis  # noqa: E402
 
+TEMPLATE = REPO / "conf" / "demo.conf"
 PASS = "demo-passphrase-change-me-0123456789"
-CGI = """#!/bin/sh
-echo "Content-Type: text/plain"
-echo
-echo "Hello, $REMOTE_USER. Your claims:"
-env | grep '^OAUTH2_CLAIM_' | sort
+LANDING = """<!doctype html>
+<html><head><meta charset="utf-8"><title>mod_oauth2 demo</title></head>
+<body>
+<h1>mod_oauth2 demo</h1>
+<p>This page is public. The page behind the link needs a sign-in.</p>
+<p><a id="signin" href="/app/">Sign in</a></p>
+</body></html>
 """
+# Greets the user and lists the claims mod_oauth2 passed as OAUTH2_CLAIM_*,
+# HTML-escaped (claim values come from the provider).
+CGI = """#!/usr/bin/python3
+import html, os
+claims = sorted((k[len("OAUTH2_CLAIM_"):], v) for k, v in os.environ.items()
+                if k.startswith("OAUTH2_CLAIM_"))
+user = os.environ.get("REMOTE_USER", "")
+print("Content-Type: text/html; charset=utf-8")
+print("Cache-Control: no-store")
+print()
+print("<!doctype html><html><head><meta charset='utf-8'>"
+      "<title>Signed in</title></head><body>")
+print(f"<h1 id='greeting'>Hello, {html.escape(user)}!</h1>")
+print("<table id='claims'><tr><th>claim</th><th>value</th></tr>")
+for k, v in claims:
+    print(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>")
+print("</table>")
+print("<p><a id='logout' href='/oauth2/logout?return=/'>Log out</a></p>")
+print("</body></html>")
+"""
+
+
+def render(root, redis_url, mock_url, passphrase=PASS):
+    """conf/demo.conf with its placeholders (@ROOT@ ...) filled."""
+    text = TEMPLATE.read_text()
+    for k, v in {"ROOT": str(root), "REDIS_URL": redis_url,
+                 "MOCK_URL": mock_url, "PASSPHRASE": passphrase}.items():
+        text = text.replace(f"@{k}@", v)
+    left = re.findall(r"@[A-Z_]+@", text)
+    assert not left, f"unfilled placeholders in {TEMPLATE}: {left}"
+    return text
+
+
+def configure(apache, redis_url, mock_url):
+    """Write the demo's config and pages into a (not started) harness
+    Apache."""
+    apache.set_config(render(apache.root, redis_url, mock_url))
+    apache.write_file("htdocs/index.html", LANDING)
+    apache.write_file("htdocs/app/index.cgi", CGI, mode=0o755)
+    apache.write_file("htdocs/api/photos.json", '{"photos": []}\n')
+    return apache
 
 
 def main():
     redis, mock = Redis(), MockProvider()
     redis.start()
     mock.start()
-    disc = mock.url + "/.well-known/openid-configuration"
-    apache = Apache(extra=f"""
-OAuth2Passphrase "{PASS}"
-OAuth2SessionStore {redis.url}
-OAuth2CookieSecure Off
-OAuth2Provider mock discovery={disc} client_id=demo-client \\
-    client_secret=demo-secret scope="openid email profile"
-OAuth2RedirectURI /oauth2/callback
-OAuth2LogoutURI /oauth2/logout
-<Location /app>
-    AuthType oauth2
-    OAuth2Login mock
-    Require valid-user
-</Location>
-<Directory "{{root}}/htdocs/app">
-    Options +ExecCGI
-    AddHandler cgi-script .cgi
-    DirectoryIndex index.cgi
-</Directory>
-<Location /api>
-    AuthType oauth2-bearer
-    OAuth2TokenVerify jwks_uri={mock.url}/jwks issuer={mock.url} audience=api
-    Require oauth2-scope photos.read
-</Location>
-""")
-    apache.write_file("htdocs/index.html",
-                      '<h1>mod_oauth2 demo</h1><p><a href="/app/">Sign in</a>'
-                      ' &middot; <a href="/oauth2/logout?return=/">Log out</a>'
-                      '</p>\n')
-    apache.write_file("htdocs/app/index.cgi", CGI, mode=0o755)
-    apache.write_file("htdocs/api/photos.json", '{"photos": []}\n')
+    apache = configure(Apache(), redis.url, mock.url)
     apache.start()
     tok = (f"curl -s -X POST -u demo-client:demo-secret "
            f"-d grant_type=client_credentials -d scope=")
+    get = ("| /usr/bin/python3 -c 'import json,sys;"
+           "print(json.load(sys.stdin)[\"access_token\"])'")
     print(f"""
 mod_oauth2 demo is running (Ctrl-C stops everything):
-  site:          {apache.url}/   (sign in at {apache.url}/app/)
+  site:          {apache.url}/   (Sign in, then Log out)
   mock provider: {mock.url}
   redis:         {redis.url}
+  metrics:       {apache.url}/metrics   health: {apache.url}/health
+  Apache config: {apache.conf}
   Apache logs:   {apache.root}/logs/error_log
 
 API, allowed (token with photos.read):
-  T=$({tok}photos.read {mock.url}/token | /usr/bin/python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+  T=$({tok}photos.read {mock.url}/token {get})
   curl -i -H "Authorization: Bearer $T" {apache.url}/api/photos.json
 API, denied (403 insufficient_scope):
-  T=$({tok}profile {mock.url}/token | /usr/bin/python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+  T=$({tok}profile {mock.url}/token {get})
   curl -i -H "Authorization: Bearer $T" {apache.url}/api/photos.json
 """, flush=True)
     stop = []
