@@ -537,6 +537,7 @@ static authz_status policy_check(request_rec *r, const char *line,
         rc = AUTHZ_GRANTED;
     else
         rc = denied(r, p, &v, &res);
+    oauth2_ap_metrics_policy(r, rc == AUTHZ_GRANTED);
     apr_table_setn(r->notes, MEMO_NOTE, apr_itoa(r->pool, (int)rc));
     return rc;
 }

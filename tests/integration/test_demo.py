@@ -52,13 +52,14 @@ def token(mock, scope):
 def test_demo_api_and_ops(site, mock):
     r = requests.get(site.url + "/", timeout=10)
     assert r.status_code == 200 and 'href="/app/"' in r.text
-    ok = requests.get(site.url + "/api/photos.json", timeout=10, headers={
+    ok = requests.get(site.url + "/api/photos", timeout=10, headers={
         "Authorization": "Bearer " + token(mock, "photos.read")})
     assert ok.status_code == 200, ok.headers
-    no = requests.get(site.url + "/api/photos.json", timeout=10, headers={
+    no = requests.get(site.url + "/api/photos", timeout=10, headers={
         "Authorization": "Bearer " + token(mock, "profile")})
     assert no.status_code == 403
     assert 'insufficient_scope' in no.headers["WWW-Authenticate"]
+    assert 'scope="photos.read"' in no.headers["WWW-Authenticate"]
     assert requests.get(site.url + "/health", timeout=10).status_code == 200
     m = requests.get(site.url + "/metrics", timeout=10).text
     assert 'oauth2_bearer_verdicts_total{result="ok"}' in m

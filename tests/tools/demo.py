@@ -51,7 +51,8 @@ def render(root, redis_url, mock_url, passphrase=PASS):
     """conf/demo.conf with its placeholders (@ROOT@ ...) filled."""
     text = TEMPLATE.read_text()
     for k, v in {"ROOT": str(root), "REDIS_URL": redis_url,
-                 "MOCK_URL": mock_url, "PASSPHRASE": passphrase}.items():
+                 "MOCK_URL": mock_url, "PASSPHRASE": passphrase,
+                 "REPO": str(REPO)}.items():
         text = text.replace(f"@{k}@", v)
     left = re.findall(r"@[A-Z_]+@", text)
     assert not left, f"unfilled placeholders in {TEMPLATE}: {left}"
@@ -64,7 +65,7 @@ def configure(apache, redis_url, mock_url):
     apache.set_config(render(apache.root, redis_url, mock_url))
     apache.write_file("htdocs/index.html", LANDING)
     apache.write_file("htdocs/app/index.cgi", CGI, mode=0o755)
-    apache.write_file("htdocs/api/photos.json", '{"photos": []}\n')
+    apache.write_file("htdocs/api/photos", '{"photos": []}\n')
     return apache
 
 
@@ -87,12 +88,12 @@ mod_oauth2 demo is running (Ctrl-C stops everything):
   Apache config: {apache.conf}
   Apache logs:   {apache.root}/logs/error_log
 
-API, allowed (token with photos.read):
+API under the photos policy, allowed (token with photos.read):
   T=$({tok}photos.read {mock.url}/token {get})
-  curl -i -H "Authorization: Bearer $T" {apache.url}/api/photos.json
+  curl -i -H "Authorization: Bearer $T" {apache.url}/api/photos
 API, denied (403 insufficient_scope):
   T=$({tok}profile {mock.url}/token {get})
-  curl -i -H "Authorization: Bearer $T" {apache.url}/api/photos.json
+  curl -i -H "Authorization: Bearer $T" {apache.url}/api/photos
 """, flush=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
