@@ -233,6 +233,10 @@ const command_rec oauth2_ap_cmds[] = {
                   "path of the OIDC Back-Channel Logout endpoint (POST "
                   "logout_token)"),
     /* hardening: third-party login start, proxy headers */
+    AP_INIT_TAKE1("OAuth2SessionNamespace", oauth2_ap_rp_cmd_session_ns, NULL,
+                  RSRC_CONF,
+                  "name shared by the nodes of one site so they share "
+                  "sessions (default: the virtual host's origin)"),
     AP_INIT_TAKE1("OAuth2LoginURI", oauth2_ap_rp_cmd_login_uri, NULL, RSRC_CONF,
                   "path that starts a login (iss= or provider=, "
                   "target_link_uri=, allow-listed pass= parameters)"),

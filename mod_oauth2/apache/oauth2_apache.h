@@ -154,8 +154,9 @@ typedef struct oauth2_ap_rp_srv_t {
     /* OAuth2Login lines of this host's sections, checked at configtest
        (of oauth2_ap_rp_login_use_t; this host's own, never merged) */
     apr_array_header_t *logins;
-    const char *login_uri; /* OAuth2LoginURI: path; NULL = unset (hardening) */
-    int trust_forwarded;   /* OAuth2TrustForwardedHeaders; UNSET = Off */
+    const char *login_uri;  /* OAuth2LoginURI: path; NULL = unset (hardening) */
+    int trust_forwarded;    /* OAuth2TrustForwardedHeaders; UNSET = Off */
+    const char *session_ns; /* OAuth2SessionNamespace; NULL = origin */
 } oauth2_ap_rp_srv_t;
 
 /* Directory-level rp settings. */
@@ -272,6 +273,8 @@ const char *oauth2_ap_rp_cmd_login_uri(cmd_parms *cmd, void *dc, const char *v);
 const char *oauth2_ap_rp_cmd_trust_forwarded(cmd_parms *cmd, void *dc, int on);
 /* 1 when OAuth2TrustForwardedHeaders On applies to `s`. */
 int oauth2_ap_rp_trust_forwarded(server_rec *s);
+const char *oauth2_ap_rp_cmd_session_ns(cmd_parms *cmd, void *dc,
+                                        const char *v);
 /*
  * Start a login at `ap` for `r`: return to `ret` (already vetted),
  * hand the allow-listed `params` (may be NULL) to the provider. Returns

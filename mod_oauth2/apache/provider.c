@@ -33,6 +33,7 @@ void *oauth2_ap_rp_srv_create(apr_pool_t *p)
     c->logins = NULL;       /* none seen */
     c->login_uri = NULL;    /* unset */
     c->trust_forwarded = OAUTH2_AP_UNSET;
+    c->session_ns = NULL; /* the vhost's origin */
     return c;
 }
 
@@ -54,6 +55,7 @@ void *oauth2_ap_rp_srv_merge(apr_pool_t *p, void *basev, void *addv)
     c->trust_forwarded = add->trust_forwarded != OAUTH2_AP_UNSET
                              ? add->trust_forwarded
                              : base->trust_forwarded;
+    c->session_ns = add->session_ns ? add->session_ns : base->session_ns;
     return c;
 }
 
@@ -508,6 +510,25 @@ const char *oauth2_ap_rp_cmd_trust_forwarded(cmd_parms *cmd, void *dc, int on)
 {
     (void)dc;
     oauth2_ap_rp_srv_get(cmd->server)->trust_forwarded = on;
+    return NULL;
+}
+
+/*
+ * Nodes of one site behind a load balancer may listen on different local
+ * ports; a shared name lets them share sessions while other vhosts keep
+ * their own. Printable, no spaces, so it can sit inside a store key.
+ */
+const char *oauth2_ap_rp_cmd_session_ns(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *c;
+
+    (void)dc;
+    if (*v == '\0' || strlen(v) > 128)
+        return "OAuth2SessionNamespace: 1 to 128 characters";
+    for (c = v; *c; c++)
+        if (*c <= ' ' || *c > '~')
+            return "OAuth2SessionNamespace: printable ASCII without spaces";
+    oauth2_ap_rp_srv_get(cmd->server)->session_ns = v;
     return NULL;
 }
 

@@ -326,7 +326,10 @@ static oauth2_crypto_keyring_t ring_of(request_rec *r)
  */
 const char *oauth2_ap_rp_session_ns(request_rec *r)
 {
-    return canonical_origin(r);
+    const char *ns = oauth2_ap_rp_srv_get(r->server)->session_ns;
+
+    return ns != NULL ? apr_pstrcat(r->pool, "ns:", ns, NULL)
+                      : canonical_origin(r);
 }
 
 /* Store TTL: the inactivity timeout, cut at the absolute maximum. */

@@ -19,9 +19,10 @@ PASS = "0123456789abcdef0123456789abcdef"
 BCL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-def conf(mock, redis, extra=""):
+def conf(mock, redis, extra="", ns="OAuth2SessionNamespace photos-site"):
     disc = mock.url + "/.well-known/openid-configuration"
     return f"""
+{ns}
 OAuth2Passphrase "{PASS}"
 OAuth2SessionStore {redis.url}
 OAuth2CookieSecure Off
@@ -88,6 +89,24 @@ def test_sign_in_on_a_signed_in_on_b_logout_on_both(nodes, mock,
     r = requests.get(b.url + "/app/index.html", allow_redirects=False,
                      headers={"Cookie": cookie}, timeout=10)
     assert r.status_code == 302 and "/authorize" in r.headers["Location"]
+
+
+def test_nodes_without_a_shared_namespace_do_not_share(apache_factory, mock,
+                                                      redis_server):
+    # Each node listens on its own port, so by default each is its own
+    # origin: OAuth2SessionNamespace is what makes them one site.
+    a, b = harness.start_nodes(apache_factory,
+                               conf(mock, redis_server, ns=""), files=FILES)
+    s, _ = sign_in(a, mock, "dora")
+    assert status(s, a) == 200
+    assert status(s, b) == 302
+
+
+def test_session_namespace_value_checked(apache_factory, mock, redis_server):
+    a = apache_factory()
+    a.set_config(conf(mock, redis_server, ns='OAuth2SessionNamespace "a b"'))
+    rc, out = a.configtest()
+    assert rc != 0 and "printable ASCII" in out, out
 
 
 def test_index_holds_no_secret(nodes, mock, redis_server):
