@@ -132,6 +132,15 @@ provider_of_iss(request_rec *r, oauth2_ctx_t *ctx, const char *iss,
     return NULL;
 }
 
+/* A store or provider fault as JSON: 503 when it may pass, else 500. */
+static int json_unavailable(request_rec *r, oauth2_status_t rc)
+{
+    return json_error(r,
+                      rc == OAUTH2_UNAVAILABLE ? HTTP_SERVICE_UNAVAILABLE
+                                               : HTTP_INTERNAL_SERVER_ERROR,
+                      "temporarily_unavailable", "try again later");
+}
+
 static int bcl_refused(request_rec *r, oauth2_ctx_t *ctx, const char *why)
 {
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -144,10 +153,7 @@ static int bcl_failed(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t rc)
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   OAUTH2_LOGNO(00781) "back-channel logout failed (%s): %s",
                   oauth2_status_str(rc), ctx->err.text);
-    return json_error(r,
-                      rc == OAUTH2_UNAVAILABLE ? HTTP_SERVICE_UNAVAILABLE
-                                               : HTTP_INTERNAL_SERVER_ERROR,
-                      "temporarily_unavailable", "try again later");
+    return json_unavailable(r, rc);
 }
 
 /* End the sessions a validated token names; its jti is then spent. */
@@ -231,10 +237,7 @@ static int admin_failed(request_rec *r, oauth2_ctx_t *ctx, oauth2_status_t rc)
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   OAUTH2_LOGNO(00786) "session admin failed (%s): %s",
                   oauth2_status_str(rc), ctx->err.text);
-    return json_error(r,
-                      rc == OAUTH2_UNAVAILABLE ? HTTP_SERVICE_UNAVAILABLE
-                                               : HTTP_INTERNAL_SERVER_ERROR,
-                      "temporarily_unavailable", "try again later");
+    return json_unavailable(r, rc);
 }
 
 /*
