@@ -24,7 +24,7 @@ CORE_SRC   := $(wildcard mod_oauth2/core/*.c)
 POLICY_SRC := $(filter-out mod_oauth2/policy/cli.c,$(wildcard mod_oauth2/policy/*.c))
 APACHE_SRC := $(wildcard mod_oauth2/apache/*.c)
 LIB_SRC    := $(CORE_SRC) $(POLICY_SRC)
-HEADERS    := $(wildcard include/oauth2/*.h)
+HEADERS    := $(wildcard include/oauth2/*.h mod_oauth2/core/*.h mod_oauth2/policy/*.h)
 
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 CORE_LIB   := $(BUILD)/libmodoauth2core.a
