@@ -284,18 +284,24 @@ void oauth2_ap_metrics_bearer_status(request_rec *r, oauth2_status_t st)
                                                            : "error");
 }
 
-void oauth2_ap_metrics_policy(request_rec *r, int allow)
+const char *oauth2_ap_metrics_policy_labels(apr_pool_t *p, server_rec *s,
+                                            int allow)
 {
     char buf[LABELS_MAX], host[64];
-    const char *name = r->server->server_hostname;
+    const char *name = s->server_hostname;
     size_t o;
 
     apr_snprintf(host, sizeof(host), "%s:%u", name ? name : "",
-                 (unsigned)r->server->port);
+                 (unsigned)s->port);
     label(buf, sizeof(buf) - 24, "vhost", host);
     o = strlen(buf);
     label(buf + o, sizeof(buf) - o, ",result", allow ? "allow" : "deny");
-    add(M_POLICY, buf, 0);
+    return apr_pstrdup(p, buf);
+}
+
+void oauth2_ap_metrics_policy_add(const char *labels)
+{
+    add(M_POLICY, labels, 0);
 }
 
 /* ---- the handler ------------------------------------------------------- */

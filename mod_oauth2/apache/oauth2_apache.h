@@ -311,6 +311,10 @@ void oauth2_ap_metrics_bearer_status(request_rec *r, oauth2_status_t st);
  * Call once per evaluated decision (allow = 1 when granted; errors and
  * timeouts are denials).
  */
-void oauth2_ap_metrics_policy(request_rec *r, int allow);
+const char *oauth2_ap_metrics_policy_labels(apr_pool_t *p, server_rec *s,
+                                            int allow);
+/* Count one decision under labels made once per host by the call above
+ * (formatting them per request cost more than the decision itself). */
+void oauth2_ap_metrics_policy_add(const char *labels);
 
 #endif /* OAUTH2_APACHE_H */

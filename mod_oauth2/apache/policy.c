@@ -44,6 +44,7 @@ struct oauth2_ap_policy_srv_t {
     oauth2_policy_t *shadow;
     apr_file_t *log;
     const char *issuers; /* JSON array of OAuth2TokenVerify issuers */
+    const char *mlabels[2]; /* metric labels: [0] deny, [1] allow */
 };
 
 typedef struct oauth2_ap_policy_srv_t psrv_t;
@@ -268,6 +269,8 @@ static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             bad = 1;
         if (metadata_on(c))
             c->issuers = collect_issuers(s, pconf);
+        c->mlabels[0] = oauth2_ap_metrics_policy_labels(pconf, s, 0);
+        c->mlabels[1] = oauth2_ap_metrics_policy_labels(pconf, s, 1);
     }
     return bad ? !OK : OK;
 }
@@ -537,7 +540,7 @@ static authz_status policy_check(request_rec *r, const char *line,
         rc = AUTHZ_GRANTED;
     else
         rc = denied(r, p, &v, &res);
-    oauth2_ap_metrics_policy(r, rc == AUTHZ_GRANTED);
+    oauth2_ap_metrics_policy_add(c->mlabels[rc == AUTHZ_GRANTED]);
     apr_table_setn(r->notes, MEMO_NOTE, apr_itoa(r->pool, (int)rc));
     return rc;
 }
