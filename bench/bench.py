@@ -57,8 +57,11 @@ def conf(mock, redis, policy):
     if policy:
         pol = (f"OAuth2PolicyLibDir {REPO}/policies\n"
                f"OAuth2Policy {REPO}/policies/examples/photos.lua\n")
-        pol_loc = "<Location /api/photos>\n    Require oauth2-policy\n" \
-                  "</Location>\n"
+        # the policy route and its valid-user twin: same nesting, so the
+        # rows differ by the decision only
+        pol_loc = ("<Location /api/photos>\n    Require oauth2-policy\n"
+                   "</Location>\n<Location /api/vu>\n"
+                   "    Require valid-user\n</Location>\n")
     else:
         pol_loc = ""
     disc = mock.url + "/.well-known/openid-configuration"
@@ -119,8 +122,8 @@ def policy_accepted(mock):
 
 def write_docs(a):
     page = "<h1>bench</h1>\n" + "x" * 400 + "\n"
-    for d in ("", "unused/", "api/", "api/photos/", "full/", "opaque/",
-              "app/"):
+    for d in ("", "unused/", "api/", "api/photos/", "api/vu/", "full/",
+              "opaque/", "app/"):
         a.write_file(f"htdocs/{d}index.html", page)
 
 
@@ -209,6 +212,8 @@ def rss_kb(a):
 
 def to_ms(s):
     m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    if not m and os.environ.get("BENCH_DEBUG"):
+        log(f"unparsed latency {s!r}")
     if not m:
         return float("nan")
     v = float(m.group(1))
@@ -470,11 +475,17 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
         return r
 
     if os.environ.get("BENCH_CALLGRIND") == "1":
-        callgrind(a, tmp, "static", "/index.html", [])
-        callgrind(a, tmp, "bearer", "/api/index.html",
-                  ["Authorization: Bearer " + rs])
-        callgrind(a, tmp, "session", "/app/index.html",
-                  ["Cookie: oauth2_session=" + cookie])
+        for name, path, hdrs in (
+                ("static", "/index.html", []),
+                ("bearer", "/api/index.html", ["Authorization: Bearer " + rs]),
+                ("session", "/app/index.html",
+                 ["Cookie: oauth2_session=" + cookie]),
+                ("policy_vu", "/api/vu/index.html",
+                 ["Authorization: Bearer " + rs]),
+                ("policy", "/api/photos/index.html",
+                 ["Authorization: Bearer " + rs])):
+            if want(name) and (not name.startswith("policy") or pol_ok):
+                callgrind(a, tmp, name, path, hdrs)
         return
     wrk(a, "/index.html", seconds=1)  # warm-up
     if want("static"):
@@ -495,11 +506,13 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
          "/opaque/index.html", ["Authorization: Bearer " + opaque])
     session_row(a, redis, cookie, pair, notes)
     if pol_ok and want("policy"):
-        pair("policy_vu", "bearer RS256, Require valid-user",
-             "/api/index.html", ["Authorization: Bearer " + rs])
-        pair("policy", "bearer RS256, Require oauth2-policy",
-             "/api/photos/index.html", ["Authorization: Bearer " + rs],
-             note="photos.lua")
+        vu = pair("policy_vu", "bearer RS256, Require valid-user",
+                  "/api/vu/index.html", ["Authorization: Bearer " + rs])
+        po = pair("policy", "bearer RS256, Require oauth2-policy",
+                  "/api/photos/index.html", ["Authorization: Bearer " + rs],
+                  note="photos.lua")
+        if vu and po:
+            policy_cost(a, rs, vu, po, notes)
     elif not pol_ok:
         notes.append("Require oauth2-policy: skipped, OAuth2Policy is not "
                      f"accepted by this build ({pol_msg[0][:100]})")
@@ -512,6 +525,28 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
                      "comparison rows")
     if os.environ.get("BENCH_LONG") == "1":
         long_run(a, cookie, notes)
+
+
+def policy_cost(a, rs, vu, po, notes):
+    """The policy's cost is a few per cent, below the drift between two
+    runs: measure the twin routes alternately, 3 more times each, and
+    report medians of the pairwise ratios."""
+    h = ["Authorization: Bearer " + rs]
+    rps, cpu = [po["rps"] / vu["rps"]], [po["cpu"] / vu["cpu"]]
+    for _ in range(3):
+        v = wrk(a, "/api/vu/index.html", h)
+        p = wrk(a, "/api/photos/index.html", h)
+        rps.append(p["rps"] / v["rps"])
+        cpu.append(p["cpu"] / v["cpu"])
+    rps.sort()
+    cpu.sort()
+    mid = len(rps) // 2
+    notes.append(
+        "Require oauth2-policy vs Require valid-user, same nesting, "
+        f"{len(rps)} alternating pairs: req/s ratio median "
+        f"{(rps[mid - 1] + rps[mid]) / 2:.3f} (runs "
+        f"{', '.join(f'{x:.3f}' for x in rps)}); httpd CPU per request "
+        f"ratio median {(cpu[mid - 1] + cpu[mid]) / 2:.3f}")
 
 
 def session_row(a, redis, cookie, pair, notes):
