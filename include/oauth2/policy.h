@@ -22,6 +22,7 @@
 #define OAUTH2_POLICY_DEFAULT_MEMORY (4 * 1024 * 1024)
 #define OAUTH2_POLICY_DEFAULT_STATES 16
 #define OAUTH2_POLICY_DEFAULT_RELOAD_SEC 5
+#define OAUTH2_POLICY_DEFAULT_MEMO 1024
 
 #ifndef OAUTH2_POLICY_LIB_DIR
 #define OAUTH2_POLICY_LIB_DIR "/usr/local/share/mod_oauth2/lua"
@@ -34,14 +35,15 @@ typedef struct oauth2_policy_limits_t {
     int max_idle_states;    /* idle states kept per policy version */
     int reload_interval;    /* seconds between file checks; 0 = never */
     int self_test;          /* run POLICY_test.lua on load/reload if present */
+    unsigned memo;          /* decisions memoized per version; 0 = off */
 } oauth2_policy_limits_t;
 
 void oauth2_policy_limits_default(oauth2_policy_limits_t *lim);
 
 /*
- * Parse "instructions=200000 memory=4M [states=16] [reload=5]" (the
- * OAuth2PolicyLimits syntax) over the values already in *lim. Sizes take a
- * K/M/G suffix. DENIED with ctx->err naming the bad word.
+ * Parse "instructions=200000 memory=4M [states=16] [reload=5] [memo=1024]"
+ * (the OAuth2PolicyLimits syntax) over the values already in *lim. Sizes
+ * take a K/M/G suffix. DENIED with ctx->err naming the bad word.
  */
 oauth2_status_t oauth2_policy_limits_parse(oauth2_ctx_t *ctx, const char *spec,
                                            oauth2_policy_limits_t *lim);
@@ -82,6 +84,7 @@ typedef struct oauth2_policy_result_t {
     const char *rule;         /* matched route, or NULL */
     const char *version;      /* first 12 hex of the script's SHA-256 */
     apr_interval_time_t usec; /* wall time of the decision */
+    int memo;                 /* replayed from the decision memo */
 } oauth2_policy_result_t;
 
 typedef struct oauth2_policy_t oauth2_policy_t;
@@ -140,6 +143,16 @@ const char *oauth2_policy_version(const oauth2_policy_t *policy);
 
 /* The script path given to oauth2_policy_load. */
 const char *oauth2_policy_path(const oauth2_policy_t *policy);
+
+/*
+ * Decisions answered from the memo so far. A version whose authorize is
+ * declared pure (policy.routes{...} or policy.pure(fn)) keeps up to
+ * limits.memo decisions, each under the values of the request fields it
+ * read; a request with the same values gets the same decision without
+ * running Lua. A run that read os.time/os.clock/math.random, failed, or
+ * read fields too large to key is never kept.
+ */
+unsigned long oauth2_policy_memo_hits(const oauth2_policy_t *policy);
 
 /* Interpreter states created so far (for tests and the status page). */
 unsigned long oauth2_policy_states_created(const oauth2_policy_t *policy);

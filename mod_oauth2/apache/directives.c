@@ -215,7 +215,8 @@ const command_rec oauth2_ap_cmds[] = {
                   "compiled-in OAUTH2_POLICY_LIB_DIR)"),
     AP_INIT_RAW_ARGS("OAuth2PolicyLimits", oauth2_ap_policy_cmd_limits, NULL,
                      RSRC_CONF,
-                     "instructions=N memory=SIZE [states=N] [reload=SEC]"),
+                     "instructions=N memory=SIZE [states=N] [reload=SEC] "
+                     "[memo=N]"),
     AP_INIT_TAKE1("OAuth2PolicyShadow", oauth2_ap_policy_cmd_shadow, NULL,
                   RSRC_CONF,
                   "candidate policy evaluated beside OAuth2Policy; only "

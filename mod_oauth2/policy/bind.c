@@ -1,7 +1,8 @@
 /*
  * bind.c - the boundary between C and a policy script: the request view and
- * its claims (json_t) become fresh Lua tables (copies, bounded in depth,
- * member count and string size), and an authorize() result becomes an
+ * its claims (json_t) become Lua tables, copied field by field on first read
+ * (bounded in depth, member count and string size; the reads are recorded
+ * for the decision memo), and an authorize() result becomes an
  * oauth2_policy_result_t. Never hands a script a pointer, never runs a
  * metamethod while reading a result, never decides what is allowed.
  */
@@ -22,14 +23,6 @@ static void push_str(lua_State *L, const char *what, const char *s, size_t n)
     if (n > BIND_STR_MAX)
         luaL_error(L, "request view: %s too large (%d bytes)", what, (int)n);
     lua_pushlstring(L, s, n);
-}
-
-static void set_field(lua_State *L, const char *key, const char *val)
-{
-    if (val == NULL)
-        return;
-    push_str(L, key, val, strlen(val));
-    lua_setfield(L, -2, key);
 }
 
 static void push_json(lua_State *L, const json_t *j, int depth, int *left)
@@ -104,23 +97,56 @@ static void push_headers(lua_State *L, const oauth2_policy_request_t *req)
         push_str(L, "header", h->value, strlen(h->value));
         lua_rawset(L, -3);
     }
-    lua_setfield(L, -2, "headers");
 }
 
-void oauth2_bind_request(lua_State *L, const oauth2_policy_request_t *req)
+/* ---- the lazy request view ------------------------------------------------ */
+
+struct oauth2_bind_view_t {
+    const oauth2_policy_request_t *req; /* NULL outside a decision */
+    const void *proxy;                  /* the `req` table of this decision */
+    unsigned mask;                      /* fields read */
+    int left;                           /* claim members still allowed */
+    int failed;                         /* a read was too large */
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} fields[OAUTH2_VIEW_NFIELDS] = {
+    {"method", OAUTH2_VIEW_METHOD},       {"path", OAUTH2_VIEW_PATH},
+    {"host", OAUTH2_VIEW_HOST},           {"query", OAUTH2_VIEW_QUERY},
+    {"sub", OAUTH2_VIEW_SUB},             {"client_id", OAUTH2_VIEW_CLIENT_ID},
+    {"principal", OAUTH2_VIEW_PRINCIPAL}, {"headers", OAUTH2_VIEW_HEADERS},
+    {"scopes", OAUTH2_VIEW_SCOPES},       {"claims", OAUTH2_VIEW_CLAIMS},
+};
+
+const char *oauth2_bind_scalar(const oauth2_policy_request_t *req,
+                               unsigned bit)
+{
+    switch (bit) {
+    case OAUTH2_VIEW_METHOD:
+        return req->method ? req->method : "GET";
+    case OAUTH2_VIEW_PATH:
+        return req->path ? req->path : "/";
+    case OAUTH2_VIEW_HOST:
+        return req->host;
+    case OAUTH2_VIEW_QUERY:
+        return req->query;
+    case OAUTH2_VIEW_SUB:
+        return req->sub;
+    case OAUTH2_VIEW_CLIENT_ID:
+        return req->client_id;
+    case OAUTH2_VIEW_PRINCIPAL:
+        return req->principal;
+    default:
+        return NULL;
+    }
+}
+
+static void push_scopes(lua_State *L, const oauth2_policy_request_t *req)
 {
     size_t i;
-    int left = BIND_MEMBERS_MAX;
 
-    lua_createtable(L, 0, 12);
-    set_field(L, "method", req->method ? req->method : "GET");
-    set_field(L, "path", req->path ? req->path : "/");
-    set_field(L, "host", req->host);
-    set_field(L, "query", req->query);
-    set_field(L, "sub", req->sub);
-    set_field(L, "client_id", req->client_id);
-    set_field(L, "principal", req->principal);
-    push_headers(L, req);
     if (req->nscopes > BIND_LIST_MAX)
         luaL_error(L, "request view: too many scopes");
     lua_createtable(L, 0, (int)req->nscopes);
@@ -131,12 +157,155 @@ void oauth2_bind_request(lua_State *L, const oauth2_policy_request_t *req)
         lua_pushboolean(L, 1);
         lua_rawset(L, -3);
     }
-    lua_setfield(L, -2, "scopes");
-    if (req->claims != NULL && json_is_object(req->claims))
-        push_json(L, req->claims, 1, &left);
-    else
-        lua_newtable(L);
-    lua_setfield(L, -2, "claims");
+}
+
+/* Push field `i` of the view (nil when absent) and record the read. */
+static void push_field(lua_State *L, oauth2_bind_view_t *v, int i)
+{
+    const oauth2_policy_request_t *req = v->req;
+    unsigned bit = fields[i].bit;
+    const char *s;
+
+    v->failed = 1; /* until the copy is complete: a caught error still fails */
+    switch (bit) {
+    case OAUTH2_VIEW_HEADERS:
+        push_headers(L, req);
+        break;
+    case OAUTH2_VIEW_SCOPES:
+        push_scopes(L, req);
+        break;
+    case OAUTH2_VIEW_CLAIMS:
+        if (req->claims != NULL && json_is_object(req->claims))
+            push_json(L, req->claims, 1, &v->left);
+        else
+            lua_newtable(L);
+        break;
+    default:
+        if ((s = oauth2_bind_scalar(req, bit)) != NULL)
+            push_str(L, fields[i].name, s, strlen(s));
+        else
+            lua_pushnil(L);
+    }
+    v->failed = 0;
+    v->mask |= bit;
+}
+
+static oauth2_bind_view_t *live_view(lua_State *L)
+{
+    oauth2_bind_view_t *v = lua_touserdata(L, lua_upvalueindex(1));
+
+    if (v->req == NULL || lua_topointer(L, 1) != v->proxy)
+        luaL_error(L, "request view used outside its authorize call");
+    return v;
+}
+
+/* __index(req, key): copy the field in on first read; later reads are raw. */
+static int view_index(lua_State *L)
+{
+    oauth2_bind_view_t *v = live_view(L);
+    const char *k;
+    int i;
+
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    k = lua_tostring(L, 2);
+    for (i = 0; i < OAUTH2_VIEW_NFIELDS; i++) {
+        if (strcmp(k, fields[i].name) != 0)
+            continue;
+        luaL_checkstack(L, 8, "request view");
+        push_field(L, v, i);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* __pairs(req): every field is read, then the table iterates as usual. */
+static int view_pairs(lua_State *L)
+{
+    oauth2_bind_view_t *v = live_view(L);
+    int i;
+
+    luaL_checkstack(L, 8, "request view");
+    for (i = 0; i < OAUTH2_VIEW_NFIELDS; i++) {
+        lua_pushstring(L, fields[i].name);
+        if (lua_rawget(L, 1) == LUA_TNIL) {
+            lua_pop(L, 1);
+            push_field(L, v, i);
+            lua_setfield(L, 1, fields[i].name);
+        }
+        else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(2)); /* next */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+#define VIEW_KEY "oauth2.view"
+
+/* The per-state view record and its metatable, made on first use. */
+static oauth2_bind_view_t *view_of(lua_State *L)
+{
+    oauth2_bind_view_t *v;
+
+    if (lua_getfield(L, LUA_REGISTRYINDEX, VIEW_KEY) == LUA_TTABLE) {
+        lua_rawgeti(L, -1, 1);
+        v = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return v; /* the metatable stays on the stack */
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 1, 3);
+    v = lua_newuserdatauv(L, sizeof(*v), 0);
+    memset(v, 0, sizeof(*v));
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, 1); /* keeps the record alive with the state */
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, view_index, 1);
+    lua_setfield(L, -3, "__index");
+    lua_getfield(L, LUA_REGISTRYINDEX, "oauth2.base");
+    lua_getfield(L, -1, "next");
+    lua_remove(L, -2);
+    lua_pushcclosure(L, view_pairs, 2);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0); /* getmetatable(req) == false; no setmetatable */
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, VIEW_KEY);
+    return v;
+}
+
+oauth2_bind_view_t *oauth2_bind_request(lua_State *L,
+                                        const oauth2_policy_request_t *req)
+{
+    oauth2_bind_view_t *v = view_of(L); /* pushes the metatable */
+
+    lua_createtable(L, 0, 4);
+    lua_insert(L, -2);
+    lua_setmetatable(L, -2);
+    v->req = req;
+    v->proxy = lua_topointer(L, -1);
+    v->mask = 0;
+    v->left = BIND_MEMBERS_MAX;
+    v->failed = 0;
+    return v;
+}
+
+unsigned oauth2_bind_end(oauth2_bind_view_t *v, int *failed)
+{
+    if (v == NULL) {
+        *failed = 0;
+        return 0;
+    }
+    v->req = NULL;
+    v->proxy = NULL;
+    *failed = v->failed;
+    return v->mask;
 }
 
 /* ---- results ------------------------------------------------------------- */

@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_atomic.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <openssl/evp.h>
 
 #include "oauth2/log.h"
+#include "memo_int.h"
 #include "policy_int.h"
 
 #define SCRIPT_MAX (1024 * 1024)
@@ -29,6 +31,7 @@ typedef struct gen_t gen_t;
 typedef struct vstate_t {
     lua_State *L;
     gen_t *gen;
+    int pure; /* its authorize function was declared pure */
     struct vstate_t *next;
 } vstate_t;
 
@@ -43,6 +46,8 @@ struct gen_t {
     int nidle;
     int busy;    /* states checked out */
     int retired; /* no longer current: free when busy and idle are 0 */
+    int pure;    /* authorize declared pure: decisions may be memoized */
+    oauth2_memo_t *memo; /* NULL unless pure and limits.memo > 0 */
 };
 
 struct oauth2_policy_t {
@@ -58,6 +63,10 @@ struct oauth2_policy_t {
     apr_time_t bad_mtime; /* a refused version is not retried until changed */
     apr_off_t bad_size;
     unsigned long created;
+    unsigned long memo_hits;
+    /* fields any memoized decision read: read without the lock to build
+     * key parts before taking it (a stale value only costs a miss) */
+    volatile apr_uint32_t memo_union;
 };
 
 void oauth2_policy_limits_default(oauth2_policy_limits_t *lim)
@@ -67,6 +76,7 @@ void oauth2_policy_limits_default(oauth2_policy_limits_t *lim)
     lim->max_idle_states = OAUTH2_POLICY_DEFAULT_STATES;
     lim->reload_interval = OAUTH2_POLICY_DEFAULT_RELOAD_SEC;
     lim->self_test = 1;
+    lim->memo = OAUTH2_POLICY_DEFAULT_MEMO;
 }
 
 /* Decimal with an optional K/M/G suffix (x1024) within [min, max]. */
@@ -116,11 +126,13 @@ oauth2_status_t oauth2_policy_limits_parse(oauth2_ctx_t *ctx, const char *spec,
             lim->max_idle_states = (int)v;
         else if (!strcmp(w, "reload") && !parse_size(val, 0, 86400, &v))
             lim->reload_interval = (int)v;
+        else if (!strcmp(w, "memo") && !parse_size(val, 0, 65536, &v))
+            lim->memo = (unsigned)v;
         else {
             oauth2_err_set(ctx,
                            "bad policy limit '%s%s%s' (instructions=1000.."
                            "1e9, memory=256K..1G, states=1..1024, "
-                           "reload=0..86400)",
+                           "reload=0..86400, memo=0..65536)",
                            w, val ? "=" : "", val ? val : "");
             return OAUTH2_DENIED;
         }
@@ -138,6 +150,7 @@ static void gen_free(gen_t *g)
         oauth2_sbx_close(vs->L);
         free(vs);
     }
+    oauth2_memo_free(g->memo);
     free(g->src);
     free(g);
 }
@@ -145,6 +158,7 @@ static void gen_free(gen_t *g)
 typedef struct compile_t {
     const oauth2_policy_t *pol;
     const gen_t *gen;
+    int pure;
 } compile_t;
 
 /* Protected: compile the source, run its top level within the budget, and
@@ -166,14 +180,15 @@ static int compile_cfn(lua_State *L)
                           "%s: script returned %s; expected policy.routes{...} "
                           "or a function authorize(req)",
                           c->pol->path, luaL_typename(L, -1));
+    c->pure = oauth2_sbx_marked_pure(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, OAUTH2_SBX_AUTHORIZE);
     return 0;
 }
 
 static lua_State *compile_state(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
-                                const gen_t *gen)
+                                const gen_t *gen, int *pure)
 {
-    compile_t c = {pol, gen};
+    compile_t c = {pol, gen, 0};
     lua_State *L = oauth2_sbx_open(ctx, pol->lib_path, pol->lim.memory);
     int tripped;
 
@@ -183,6 +198,7 @@ static lua_State *compile_state(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
     lua_pushlightuserdata(L, &c);
     if (lua_pcall(L, 1, 0, 0) == LUA_OK) {
         lua_settop(L, 0);
+        *pure = c.pure;
         return L;
     }
     oauth2_sbx_disarm(L);
@@ -265,7 +281,7 @@ static vstate_t *checkout(oauth2_ctx_t *ctx, oauth2_policy_t *pol, gen_t *gen)
         return NULL;
     }
     vs->gen = gen;
-    vs->L = compile_state(ctx, pol, gen);
+    vs->L = compile_state(ctx, pol, gen, &vs->pure);
     if (vs->L == NULL) {
         release(pol, vs, 0);
         return NULL;
@@ -287,6 +303,7 @@ typedef struct run_t {
     long long budget;
     int stage;
     const char *why;
+    oauth2_bind_view_t *view;
 } run_t;
 
 /* Protected: bind the request, call authorize within the budget, read the
@@ -297,7 +314,7 @@ static int run_cfn(lua_State *L)
 
     lua_settop(L, 0);
     lua_getfield(L, LUA_REGISTRYINDEX, OAUTH2_SBX_AUTHORIZE);
-    oauth2_bind_request(L, r->req);
+    r->view = oauth2_bind_request(L, r->req);
     r->stage = STAGE_SCRIPT;
     oauth2_sbx_arm(L, r->budget);
     lua_call(L, 1, LUA_MULTRET);
@@ -324,7 +341,8 @@ static oauth2_status_t fail(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
 }
 
 static oauth2_status_t classify(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
-                                lua_State *L, int rc, const run_t *r)
+                                lua_State *L, int rc, const run_t *r,
+                                int view_failed)
 {
     int tripped = oauth2_sbx_tripped(L);
     const char *msg = NULL;
@@ -359,8 +377,10 @@ static oauth2_status_t classify(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
                          ctx->err.text);
         return fail(ctx, pol, r->res, "memory cap exceeded");
     }
-    if (rc != LUA_OK && r->stage == STAGE_BIND) {
-        oauth2_err_set(ctx, "%s", msg);
+    /* a field too large to copy, even if the script caught the error */
+    if (view_failed || (rc != LUA_OK && r->stage == STAGE_BIND)) {
+        oauth2_err_set(ctx, "%s",
+                       msg ? msg : "request view: a field was too large");
         oauth2_log_error(ctx, OAUTH2_LOGNO(00512) "policy %s denied: %s",
                          pol->path, ctx->err.text);
         return fail(ctx, pol, r->res, "request view too large");
@@ -384,15 +404,57 @@ static oauth2_status_t classify(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
     return OAUTH2_OK;
 }
 
+static void log_decision(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
+                         const oauth2_policy_request_t *req,
+                         const oauth2_policy_result_t *res)
+{
+    const char *m = req->method ? req->method : "-";
+    const char *path = req->path ? req->path : "-";
+
+    if (!oauth2_log_enabled(ctx, OAUTH2_LOG_DEBUG))
+        return; /* three escapes per request otherwise, for nothing */
+    oauth2_log_debug(ctx,
+                     OAUTH2_LOGNO(00516) "policy %s [%s] %s %s: %s "
+                                         "(%s)%s%s in %ld us%s",
+                     pol->path, res->version,
+                     oauth2_log_escape(ctx->pool, m, strlen(m)),
+                     oauth2_log_escape(ctx->pool, path, strlen(path)),
+                     res->allow ? "allow" : "deny",
+                     oauth2_log_escape(ctx->pool, res->reason,
+                                       strlen(res->reason)),
+                     res->rule ? " rule " : "", res->rule ? res->rule : "",
+                     (long)res->usec, res->memo ? " (memo)" : "");
+}
+
+/* Keep a pure decision under the fields it read (the gen is checked out). */
+static void memo_keep(oauth2_ctx_t *ctx, oauth2_policy_t *pol, gen_t *gen,
+                      oauth2_memo_fields_t *f,
+                      const oauth2_policy_request_t *req, unsigned mask,
+                      const oauth2_policy_result_t *res)
+{
+    unsigned kept;
+
+    oauth2_memo_fields_add(ctx->pool, f, req, mask);
+    apr_thread_mutex_lock(pol->mutex);
+    kept = oauth2_memo_put(gen->memo, f, mask, res);
+    if (kept != 0)
+        apr_atomic_set32(&pol->memo_union,
+                         apr_atomic_read32(&pol->memo_union) | kept);
+    apr_thread_mutex_unlock(pol->mutex);
+}
+
 static oauth2_status_t eval_gen(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
                                 gen_t *gen, const oauth2_policy_request_t *req,
-                                oauth2_policy_result_t *res)
+                                oauth2_policy_result_t *res,
+                                oauth2_memo_fields_t *f)
 {
     apr_time_t t0 = apr_time_now();
-    run_t r = {req, res, ctx->pool, pol->lim.instructions, STAGE_BIND, NULL};
+    run_t r = {req,  res, ctx->pool, pol->lim.instructions, STAGE_BIND,
+               NULL, NULL};
     vstate_t *vs;
     oauth2_status_t st;
-    int rc;
+    unsigned mask;
+    int rc, view_failed, impure;
 
     memset(res, 0, sizeof(*res));
     vs = checkout(ctx, pol, gen);
@@ -404,28 +466,22 @@ static oauth2_status_t eval_gen(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
         return fail(ctx, pol, res, "policy unusable");
     }
     res->version = apr_pstrdup(ctx->pool, vs->gen->sha);
+    oauth2_sbx_pure_reset(vs->L);
     lua_pushcfunction(vs->L, run_cfn);
     lua_pushlightuserdata(vs->L, &r);
     rc = lua_pcall(vs->L, 1, 0, 0);
     oauth2_sbx_disarm(vs->L);
-    st = classify(ctx, pol, vs->L, rc, &r);
+    mask = oauth2_bind_end(r.view, &view_failed);
+    impure = oauth2_sbx_impure(vs->L);
+    st = classify(ctx, pol, vs->L, rc, &r, view_failed);
+    res->usec = apr_time_now() - t0;
+    if (st == OAUTH2_OK && f != NULL && vs->pure && !impure &&
+        vs->gen->memo != NULL)
+        memo_keep(ctx, pol, vs->gen, f, req, mask, res);
     /* A state that failed may hold half-updated script data: close it. */
     release(pol, vs, st == OAUTH2_OK);
-    res->usec = apr_time_now() - t0;
     if (st == OAUTH2_OK)
-        oauth2_log_debug(
-            ctx,
-            OAUTH2_LOGNO(00516) "policy %s [%s] %s %s: %s "
-                                "(%s)%s%s in %ld us",
-            pol->path, res->version,
-            oauth2_log_escape(ctx->pool, req->method ? req->method : "-",
-                              strlen(req->method ? req->method : "-")),
-            oauth2_log_escape(ctx->pool, req->path ? req->path : "-",
-                              strlen(req->path ? req->path : "-")),
-            res->allow ? "allow" : "deny",
-            oauth2_log_escape(ctx->pool, res->reason, strlen(res->reason)),
-            res->rule ? " rule " : "", res->rule ? res->rule : "",
-            (long)res->usec);
+        log_decision(ctx, pol, req, res);
     return st;
 }
 
@@ -433,7 +489,38 @@ oauth2_status_t oauth2_policy_eval(oauth2_ctx_t *ctx, oauth2_policy_t *policy,
                                    const oauth2_policy_request_t *req,
                                    oauth2_policy_result_t *res)
 {
-    return eval_gen(ctx, policy, NULL, req, res);
+    oauth2_memo_fields_t f;
+    apr_time_t t0;
+    unsigned want;
+    int hit = 0;
+
+    if (policy->lim.memo == 0)
+        return eval_gen(ctx, policy, NULL, req, res, NULL);
+    t0 = apr_time_now();
+    memset(&f, 0, sizeof(f));
+    want = apr_atomic_read32(&policy->memo_union);
+    if (want != 0)
+        oauth2_memo_fields_add(ctx->pool, &f, req, want);
+    memset(res, 0, sizeof(*res));
+    apr_thread_mutex_lock(policy->mutex);
+    if (want != 0 && policy->cur->memo != NULL &&
+        oauth2_memo_get(policy->cur->memo, &f, ctx->pool, res)) {
+        res->version = apr_pstrdup(ctx->pool, policy->cur->sha);
+        policy->memo_hits++;
+        hit = 1;
+    }
+    apr_thread_mutex_unlock(policy->mutex);
+    if (!hit)
+        return eval_gen(ctx, policy, NULL, req, res, &f);
+    res->memo = 1;
+    res->usec = apr_time_now() - t0;
+    log_decision(ctx, policy, req, res);
+    return OAUTH2_OK;
+}
+
+unsigned long oauth2_policy_memo_hits(const oauth2_policy_t *policy)
+{
+    return policy->memo_hits;
 }
 
 const char *oauth2_policy_version(const oauth2_policy_t *policy)
@@ -483,6 +570,8 @@ const char *oauth2_policy_decision_json(apr_pool_t *p,
         json_array_append_new(w, json_string(res->wanted[i]));
     json_object_set_new(o, "wanted", w);
     json_object_set_new(o, "usec", json_integer((json_int_t)res->usec));
+    if (res->memo)
+        json_object_set_new(o, "memo", json_true());
     text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     out = text ? apr_pstrdup(p, text) : "{}";
     free(text);
@@ -765,7 +854,7 @@ static oauth2_status_t run_tests_gen(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
     }
     for (i = 0; i < tf.ncases; i++) {
         const tcase_t *c = &tf.cases[i];
-        st = eval_gen(ctx, pol, gen, &c->req, &res);
+        st = eval_gen(ctx, pol, gen, &c->req, &res, NULL);
         if (case_passed(c, st, &res)) {
             (*passed)++;
             oauth2_log_debug(ctx, OAUTH2_LOGNO(00521) "PASS %s: %s", test_path,
@@ -877,6 +966,10 @@ static oauth2_status_t prepare_gen(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
         gen_free(g);
         return OAUTH2_DENIED;
     }
+    /* every state of a version compiles the same source: ask the first */
+    g->pure = vs->pure;
+    if (g->pure)
+        g->memo = oauth2_memo_create(pol->lim.memo);
     release(pol, vs, 1);
     if ((st = self_test(ctx, pol, g)) != OAUTH2_OK) {
         gen_free(g);

@@ -49,12 +49,47 @@ int oauth2_sbx_tripped(lua_State *L);
 /* Bytes currently allocated by the state. */
 size_t oauth2_sbx_used(lua_State *L);
 
+/* Purity, for the decision memo: reset before a decision, then ask whether
+ * the run read the clock or randomness (os.time, os.clock, math.random). */
+void oauth2_sbx_pure_reset(lua_State *L);
+int oauth2_sbx_impure(lua_State *L);
+
+/* Was the function at `idx` declared pure (policy.pure, policy.routes)? */
+int oauth2_sbx_marked_pure(lua_State *L, int idx);
+
+/* Fields of the request view: bits of the mask of what a decision read. */
+#define OAUTH2_VIEW_METHOD 0x001u
+#define OAUTH2_VIEW_PATH 0x002u
+#define OAUTH2_VIEW_HOST 0x004u
+#define OAUTH2_VIEW_QUERY 0x008u
+#define OAUTH2_VIEW_SUB 0x010u
+#define OAUTH2_VIEW_CLIENT_ID 0x020u
+#define OAUTH2_VIEW_PRINCIPAL 0x040u
+#define OAUTH2_VIEW_HEADERS 0x080u
+#define OAUTH2_VIEW_SCOPES 0x100u
+#define OAUTH2_VIEW_CLAIMS 0x200u
+#define OAUTH2_VIEW_NFIELDS 10
+
+/* The string a scalar field is bound as (defaults applied), or NULL. */
+const char *oauth2_bind_scalar(const oauth2_policy_request_t *req,
+                               unsigned bit);
+
+typedef struct oauth2_bind_view_t oauth2_bind_view_t;
+
 /*
- * Push a copy of the request view as the `req` table (bounded: depth,
- * members and string sizes). Raises a Lua error when it is too large; run
- * it in protected mode.
+ * Push the request view as the `req` table. Its fields are copied into the
+ * state on first read (bounded: depth, members and string sizes), and each
+ * read is recorded, so a decision knows which fields it depended on. A read
+ * that is too large raises a Lua error and marks the view failed, even if
+ * the script catches the error. Valid until oauth2_bind_end(); a `req`
+ * kept by the script past that raises on every read. Run it in protected
+ * mode.
  */
-void oauth2_bind_request(lua_State *L, const oauth2_policy_request_t *req);
+oauth2_bind_view_t *oauth2_bind_request(lua_State *L,
+                                        const oauth2_policy_request_t *req);
+
+/* End the view: the mask of fields read; *failed when a read was too large. */
+unsigned oauth2_bind_end(oauth2_bind_view_t *v, int *failed);
 
 /*
  * Read an authorize() result at stack indexes [first, top] into `res`

@@ -34,6 +34,7 @@ typedef struct sbx_t {
     long long remaining;
     int armed;
     int tripped;
+    int impure; /* clock or randomness read since the last reset */
     char *lib_path;
 } sbx_t;
 
@@ -170,6 +171,64 @@ int oauth2_sbx_tripped(lua_State *L)
 size_t oauth2_sbx_used(lua_State *L)
 {
     return sbx_of(L)->used;
+}
+
+void oauth2_sbx_pure_reset(lua_State *L)
+{
+    sbx_of(L)->impure = 0;
+}
+
+int oauth2_sbx_impure(lua_State *L)
+{
+    return sbx_of(L)->impure;
+}
+
+int oauth2_sbx_marked_pure(lua_State *L, int idx)
+{
+    int marked;
+
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TFUNCTION)
+        return 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, "oauth2.pure");
+    lua_pushvalue(L, idx);
+    marked = lua_rawget(L, -2) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+    return marked;
+}
+
+/* ---- purity: what makes a decision unfit for the memo --------------------- */
+
+/* Wraps os.time, os.clock, math.random(seed): the answer may change between
+ * two calls with the same request, so this run's decision is not memoized. */
+static int impure_call(lua_State *L)
+{
+    sbx_of(L)->impure = 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void wrap_impure(lua_State *L, int t, const char *name)
+{
+    t = lua_absindex(L, t);
+    lua_getfield(L, t, name);
+    lua_pushcclosure(L, impure_call, 1);
+    lua_setfield(L, t, name);
+}
+
+/* policy.pure(fn): the script's word that fn answers from `req` alone. */
+static int mark_pure(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "oauth2.pure");
+    lua_pushvalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return 1;
 }
 
 /* ---- bounded library functions ----------------------------------------- */
@@ -372,6 +431,12 @@ static void bound_table(lua_State *L)
     wrap(L, "unpack", W_UNPACK);
 }
 
+static void bound_math(lua_State *L)
+{
+    wrap_impure(L, -1, "random");
+    wrap_impure(L, -1, "randomseed");
+}
+
 static void bound_utf8(lua_State *L)
 {
     wrap(L, "len", W_LINEAR);
@@ -532,7 +597,8 @@ static int sbx_require(lua_State *L)
         return luaL_error(L, "module '%s': %s", name, lua_tostring(L, -1));
     set_env(L);
     lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
+    lua_pushcfunction(L, mark_pure); /* `local name, mark_pure = ...` */
+    lua_call(L, 2, 1);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushboolean(L, 1);
@@ -598,6 +664,8 @@ static void add_os_coroutine(lua_State *L)
     lua_setfield(L, -2, "time");
     lua_getfield(L, -2, "clock");
     lua_setfield(L, -2, "clock");
+    wrap_impure(L, -1, "time");
+    wrap_impure(L, -1, "clock");
     lua_setfield(L, -3, "os");
     lua_pop(L, 1);
     luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 0);
@@ -616,13 +684,19 @@ static int setup(lua_State *L)
     copy_base(L);
     add_lib(L, LUA_STRLIBNAME, luaopen_string, bound_string);
     add_lib(L, LUA_TABLIBNAME, luaopen_table, bound_table);
-    add_lib(L, LUA_MATHLIBNAME, luaopen_math, NULL);
+    add_lib(L, LUA_MATHLIBNAME, luaopen_math, bound_math);
     add_lib(L, LUA_UTF8LIBNAME, luaopen_utf8, bound_utf8);
     add_os_coroutine(L);
     protect_string_mt(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "oauth2.base");
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "oauth2.loaded");
+    lua_newtable(L); /* functions declared pure, weakly held */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "oauth2.pure");
     /* The real globals keep nothing a script could reach anyway. */
     lua_pushnil(L);
     lua_setglobal(L, "dofile");

@@ -13,6 +13,20 @@
 
 local M = { VERSION = "1" }
 
+-- The engine hands its modules a marker for functions that answer from
+-- `req` alone; their decisions may be memoized (docs/policies.md).
+local _, mark_pure = ...
+
+-- policy.pure(fn): declare that fn(req) depends on nothing but req: no
+-- state kept between calls, no clock, no randomness. Returns fn.
+function M.pure(fn)
+  if type(fn) ~= "function" then
+    error("policy.pure expects a function", 2)
+  end
+  if mark_pure then mark_pure(fn) end
+  return fn
+end
+
 local ONE, ANY = {}, {} -- glob segment markers: "*" and "**"
 
 local ROUTE_KEYS = {
@@ -310,7 +324,7 @@ function M.routes(spec)
     if not c then error(err, 2) end
     compiled[i] = c
   end
-  return function(req) return decide(compiled, default, req) end
+  return M.pure(function(req) return decide(compiled, default, req) end)
 end
 
 return M

@@ -429,6 +429,45 @@ def test_decision_log_concurrent_lines_are_whole(apache_factory, mock):
     assert all(json.loads(x)["decision"] == "allow" for x in lines)
 
 
+@pytest.mark.parametrize("memo", [True, False])
+def test_decision_memo_in_apache(apache_factory, mock, memo):
+    """photos.lua is a route table, so its decisions are memoized per
+    process under (method, path, scopes): another user's token with the same
+    scopes is answered from the memo, a token with other scopes is not, and
+    every replayed decision is the one Lua gave. memo=0 turns it off."""
+    a = start(apache_factory, policy_conf(
+        mock, limits="reload=1" + ("" if memo else " memo=0"),
+        extra="OAuth2PolicyLog logs/policy.log"))
+    alice = mint(mock, "photos.read")
+    bob = mint(mock, "photos.read", sub="bob")
+    other = mint(mock, "openid", sub="carol")
+    for _ in range(8):
+        for tok, want in ((alice, 200), (bob, 200), (other, 403)):
+            assert call(a, "/api/photos/1", tok).status_code == want
+    assert call(a, "/api/photos/1", bob, method="DELETE").status_code == 403
+    lines = [json.loads(x) for x in
+             (a.root / "logs" / "policy.log").read_text().splitlines()]
+    assert len(lines) == 25
+    replayed = [d for d in lines if d.get("memo")]
+    for d in lines:
+        if d["sub"] == "alice" or (d["sub"] == "bob" and
+                                   d["method"] == "GET"):
+            assert d["decision"] == "allow", d
+            assert d["rule"] == "#2 GET,HEAD /api/photos/*", d
+        else:
+            assert d["decision"] == "deny", d
+            assert d["wanted"] == (["photos.read"] if d["method"] == "GET"
+                                   else ["photos.read", "photos.write"]), d
+    if memo:
+        # a few children, 24 repeated requests: most come from the memo,
+        # bob's included (the route table never reads sub)
+        assert len(replayed) >= 12, lines
+        assert any(d["sub"] == "bob" for d in replayed)
+        assert not lines[-1].get("memo")  # DELETE: first of its kind
+    else:
+        assert replayed == []
+
+
 # ---- RFC 9728 ---------------------------------------------------------------
 
 def test_protected_resource_metadata(apache_factory, mock):

@@ -640,6 +640,280 @@ static void limits_parse(void **state)
     assert_int_equal(
         oauth2_policy_limits_parse(&f->ctx, "memory=99999999999G", &lim),
         OAUTH2_DENIED);
+    assert_int_equal(lim.memo, OAUTH2_POLICY_DEFAULT_MEMO);
+    assert_int_equal(oauth2_policy_limits_parse(&f->ctx, "memo=0", &lim),
+                     OAUTH2_OK);
+    assert_int_equal(lim.memo, 0);
+    assert_int_equal(oauth2_policy_limits_parse(&f->ctx, "memo=64K", &lim),
+                     OAUTH2_OK);
+    assert_int_equal(lim.memo, 65536);
+    assert_int_equal(oauth2_policy_limits_parse(&f->ctx, "memo=65537", &lim),
+                     OAUTH2_DENIED);
+    assert_int_equal(oauth2_policy_limits_parse(&f->ctx, "memo=-1", &lim),
+                     OAUTH2_DENIED);
+    assert_int_equal(oauth2_policy_limits_parse(&f->ctx, "memo", &lim),
+                     OAUTH2_DENIED);
+}
+
+/* ---- decision memo ------------------------------------------------------- */
+
+#define ROUTES                                                                 \
+    "local policy = require 'oauth2.policy'\n"                                 \
+    "return policy.routes{\n"                                                  \
+    "  {'GET', '/p/*', scopes={'r'}},\n"                                       \
+    "  {'PUT', '/p/*', scopes={'r', 'w'}},\n"                                  \
+    "  {'GET', '/admin/**', claims={groups='admin'}},\n"                       \
+    "}\n"
+
+static void memo_replays_pure_decisions(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_policy_result_t res;
+    oauth2_policy_t *pol = load(f, ROUTES);
+
+    assert_int_equal(eval(f, pol, "GET", "/p/1", "r", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.allow, 1);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(eval(f, pol, "GET", "/p/1", "r", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.allow, 1);
+    assert_int_equal(res.memo, 1);
+    assert_string_equal(res.reason, "route #1 GET /p/*");
+    assert_string_equal(res.rule, "#1 GET /p/*");
+    assert_string_equal(res.version, oauth2_policy_version(pol));
+    /* a denial is replayed with its wanted scopes */
+    assert_int_equal(eval(f, pol, "PUT", "/p/1", "r", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(eval(f, pol, "PUT", "/p/1", "r", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    assert_int_equal(res.allow, 0);
+    assert_string_equal(res.reason, "needs scope w");
+    assert_int_equal(res.nwanted, 2);
+    assert_string_equal(res.wanted[0], "r");
+    assert_string_equal(res.wanted[1], "w");
+    assert_int_equal(oauth2_policy_memo_hits(pol), 2);
+    /* the decision JSON says so */
+    assert_non_null(strstr(oauth2_policy_decision_json(f->pool, pol, &(
+                                oauth2_policy_request_t){.method = "PUT"},
+                                &res, OAUTH2_OK),
+                            "\"memo\":true"));
+}
+
+/* Keyed on exactly the fields the decision read: a field it did not read
+ * may differ, one it read may not. */
+static void memo_keys_on_fields_read(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_policy_result_t res;
+    oauth2_policy_t *pol = load(f, ROUTES);
+
+    assert_int_equal(eval(f, pol, "GET", "/p/1", "r", "{\"a\":1}", &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    /* claims not read by this route: other claims, same decision */
+    assert_int_equal(eval(f, pol, "GET", "/p/1", "r", "{\"a\":2}", &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    assert_int_equal(res.allow, 1);
+    /* each field it read changes the key */
+    assert_int_equal(eval(f, pol, "GET", "/p/1", "", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(res.allow, 0);
+    assert_int_equal(eval(f, pol, "GET", "/p/1", "r x", NULL, &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(res.allow, 1);
+    assert_int_equal(eval(f, pol, "GET", "/p/2", "r", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(eval(f, pol, "HEAD", "/p/1", "r", NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(res.allow, 0);
+    /* a route that reads claims: the claims are part of the key */
+    assert_int_equal(eval(f, pol, "GET", "/admin/x", "",
+                          "{\"groups\":[\"admin\"]}", &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.allow, 1);
+    assert_int_equal(eval(f, pol, "GET", "/admin/x", "",
+                          "{\"groups\":[\"staff\"]}", &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(res.allow, 0);
+    assert_int_equal(eval(f, pol, "GET", "/admin/x", "",
+                          "{\"groups\":[\"admin\"]}", &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    assert_int_equal(res.allow, 1);
+    assert_int_equal(eval(f, pol, "GET", "/admin/x", "",
+                          "{\"groups\":[\"admin\"],\"x\":1}", &res),
+                     OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+}
+
+/* An absent field and an empty one are different keys. */
+static void memo_absent_is_not_empty(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_policy_result_t res;
+    oauth2_policy_request_t req;
+    oauth2_policy_t *pol =
+        load(f, "return require('oauth2.policy').pure(function(req)\n"
+                "  return req.host == nil, tostring(req.host) end)\n");
+
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(oauth2_policy_eval(&f->ctx, pol, &req, &res), OAUTH2_OK);
+    assert_int_equal(res.allow, 1);
+    assert_int_equal(oauth2_policy_eval(&f->ctx, pol, &req, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    req.host = "";
+    assert_int_equal(oauth2_policy_eval(&f->ctx, pol, &req, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(res.allow, 0);
+    assert_int_equal(oauth2_policy_eval(&f->ctx, pol, &req, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    assert_int_equal(res.allow, 0);
+    req.host = NULL;
+    assert_int_equal(oauth2_policy_eval(&f->ctx, pol, &req, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    assert_int_equal(res.allow, 1);
+}
+
+static void memo_only_for_pure_runs(void **state)
+{
+    static const char *const never[] = {
+        /* not declared pure: may keep state (states_are_reused) */
+        "return function(req) return req.path == '/' end\n",
+        /* declared pure, but reads the clock or randomness at run time */
+        "return require('oauth2.policy').pure(function(req)\n"
+        "  return os.time() > 0 and req.path == '/' end)\n",
+        "return require('oauth2.policy').pure(function(req)\n"
+        "  return os.clock() >= 0 and req.path == '/' end)\n",
+        "return require('oauth2.policy').pure(function(req)\n"
+        "  return math.random(1, 2) > 0 and req.path == '/' end)\n",
+    };
+    th_fixture_t *f = *state;
+    oauth2_policy_result_t res;
+    oauth2_policy_limits_t lim;
+    oauth2_policy_t *pol;
+    size_t i;
+    int k;
+
+    for (i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        pol = load(f, never[i]);
+        for (k = 0; k < 3; k++) {
+            assert_int_equal(eval(f, pol, "GET", "/", NULL, NULL, &res),
+                             OAUTH2_OK);
+            assert_int_equal(res.allow, 1);
+            assert_int_equal(res.memo, 0);
+        }
+        assert_int_equal(oauth2_policy_memo_hits(pol), 0);
+    }
+    /* an explicit pure function is memoized like routes */
+    pol = load(f, "return require('oauth2.policy').pure(function(req)\n"
+                  "  return req.path == '/' end)\n");
+    eval(f, pol, "GET", "/", NULL, NULL, &res);
+    eval(f, pol, "GET", "/", NULL, NULL, &res);
+    assert_int_equal(res.memo, 1);
+    /* memo=0 turns it off */
+    oauth2_policy_limits_default(&lim);
+    lim.memo = 0;
+    pol = load_lim(f, ROUTES, &lim);
+    for (k = 0; k < 3; k++)
+        assert_int_equal(eval(f, pol, "GET", "/p/1", "r", NULL, &res),
+                         OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(oauth2_policy_memo_hits(pol), 0);
+    /* a failed run is never kept: the error (and its log line) repeats */
+    pol = load(f, "return require('oauth2.policy').pure(function(req)\n"
+                  "  if req.path == '/err' then error('boom') end\n"
+                  "  return true end)\n");
+    for (k = 0; k < 2; k++) {
+        f->loglen = 0;
+        f->logbuf[0] = '\0';
+        assert_int_equal(eval(f, pol, "GET", "/err", NULL, NULL, &res),
+                         OAUTH2_ERROR);
+        assert_int_equal(res.allow, 0);
+        assert_true(th_logged(f, "OA00513"));
+    }
+}
+
+/* Each version has its own memo: a reload never replays the old answer. */
+static void memo_follows_reload(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_policy_result_t res;
+    oauth2_policy_t *pol = NULL;
+    const char *allow = "return require('oauth2.policy').routes{default="
+                        "'allow'}\n";
+    const char *deny = "return require('oauth2.policy').routes{default="
+                       "'deny'} -- v2\n";
+    const char *path = write_named(f, "memo_reload.lua", allow);
+
+    assert_int_equal(oauth2_policy_load(&f->ctx, f->pool, path,
+                                        lib_dir(f->pool), NULL, &pol),
+                     OAUTH2_OK);
+    eval(f, pol, "GET", "/", NULL, NULL, &res);
+    assert_int_equal(eval(f, pol, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 1);
+    assert_int_equal(res.allow, 1);
+    write_named(f, "memo_reload.lua", deny);
+    f->ctx.now += apr_time_from_sec(6);
+    assert_int_equal(oauth2_policy_maybe_reload(&f->ctx, pol), OAUTH2_OK);
+    assert_int_equal(eval(f, pol, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.memo, 0);
+    assert_int_equal(res.allow, 0);
+    assert_string_equal(res.version, oauth2_policy_version(pol));
+}
+
+/* The view is read lazily: pairs() still sees every field, the metatable is
+ * sealed, a kept `req` is dead after its call, a too-large field fails the
+ * decision even when the script catches the error. */
+static void lazy_view_semantics(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_policy_result_t res;
+    oauth2_policy_t *pol;
+    char *big = apr_palloc(f->pool, 20001);
+
+    pol = load(f, "return function(req)\n"
+                  "  local n = {}\n"
+                  "  for k in pairs(req) do n[#n + 1] = k end\n"
+                  "  table.sort(n)\n"
+                  "  return true, table.concat(n, ',')\n"
+                  "end\n");
+    assert_int_equal(eval(f, pol, "GET", "/", "a", "{\"x\":1}", &res),
+                     OAUTH2_OK);
+    assert_string_equal(res.reason, "claims,headers,method,path,principal,"
+                                    "scopes");
+    pol = load(f, "return function(req)\n"
+                  "  assert(getmetatable(req) == false)\n"
+                  "  assert(not pcall(setmetatable, req, {}))\n"
+                  "  req.path = 'mine'\n"
+                  "  return req.path == 'mine' and req.method == 'GET'\n"
+                  "end\n");
+    assert_int_equal(eval(f, pol, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+    assert_int_equal(res.allow, 1);
+    pol = load(f, "local kept\n"
+                  "return function(req)\n"
+                  "  if kept then return kept.path == '/' end\n"
+                  "  kept = req\n"
+                  "  return true\n"
+                  "end\n");
+    assert_int_equal(eval(f, pol, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+    assert_int_equal(eval(f, pol, "GET", "/", NULL, NULL, &res), OAUTH2_ERROR);
+    assert_int_equal(res.allow, 0);
+    assert_non_null(
+        strstr(f->ctx.err.text, "request view used outside its authorize"));
+    memset(big, 'z', 20000);
+    big[20000] = '\0';
+    pol = load(f, "return function(req)\n"
+                  "  pcall(function() return req.claims end)\n"
+                  "  return true\n"
+                  "end\n");
+    assert_int_equal(eval(f, pol, "GET", "/", NULL,
+                          apr_psprintf(f->pool, "{\"big\":\"%s\"}", big), &res),
+                     OAUTH2_ERROR);
+    assert_int_equal(res.allow, 0);
+    assert_string_equal(res.reason, "policy error: request view too large");
+    assert_true(th_logged(f, "OA00512"));
 }
 
 /* ---- states -------------------------------------------------------------- */
@@ -682,19 +956,29 @@ static void eval_cost_measured(void **state)
     apr_time_t t0;
     int i, n = 20000;
 
-    assert_int_equal(oauth2_policy_load(&f->ctx, f->pool,
-                                        fixture(f->pool, "routes.lua"),
-                                        lib_dir(f->pool), NULL, &pol),
-                     OAUTH2_OK);
+    oauth2_policy_limits_t lim;
+    int memo;
+
     f->log.level = OAUTH2_LOG_INFO; /* no debug line per decision */
-    t0 = apr_time_now();
-    for (i = 0; i < n; i++) {
-        eval(f, pol, "GET", "/api/photos/42", "photos.read profile", NULL,
-             &res);
+    for (memo = 0; memo <= 1; memo++) {
+        oauth2_policy_limits_default(&lim);
+        lim.memo = memo ? OAUTH2_POLICY_DEFAULT_MEMO : 0;
+        assert_int_equal(oauth2_policy_load(&f->ctx, f->pool,
+                                            fixture(f->pool, "routes.lua"),
+                                            lib_dir(f->pool), &lim, &pol),
+                         OAUTH2_OK);
+        t0 = apr_time_now();
+        for (i = 0; i < n; i++) {
+            eval(f, pol, "GET", "/api/photos/42", "photos.read profile", NULL,
+                 &res);
+        }
+        print_message("policy eval: %.2f us per decision (%d runs, "
+                      "routes.lua, %s)\n",
+                      (double)(apr_time_now() - t0) / n, n,
+                      memo ? "memo on: Lua runs once" : "memo=0: Lua each time");
+        assert_int_equal(res.allow, 1);
+        assert_int_equal(oauth2_policy_memo_hits(pol), memo ? n - 1 : 0);
     }
-    print_message("policy eval: %.2f us per decision (%d runs, routes.lua)\n",
-                  (double)(apr_time_now() - t0) / n, n);
-    assert_int_equal(res.allow, 1);
 }
 
 /* ---- reload -------------------------------------------------------------- */
@@ -885,6 +1169,12 @@ int main(void)
         T(unusable_scripts_are_refused_at_load),
         T(fixture_errors_name_file_and_line),
         T(limits_parse),
+        T(memo_replays_pure_decisions),
+        T(memo_keys_on_fields_read),
+        T(memo_absent_is_not_empty),
+        T(memo_only_for_pure_runs),
+        T(memo_follows_reload),
+        T(lazy_view_semantics),
         T(states_are_reused),
         T(eval_cost_measured),
         T(reload_activates_only_good_versions),
