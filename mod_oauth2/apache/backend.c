@@ -101,14 +101,29 @@ void oauth2_ap_backend_strip(request_rec *r, const oauth2_ap_backend_cfg_t *bc)
     }
 }
 
-/* A claim value as text: strings as they are, anything else as JSON. */
+/* A claim value as text: strings as they are, anything else as JSON.
+ * Scalars are formatted in the pool: exp/iat on every request would
+ * otherwise be two malloc'd dumps each. */
 static const char *claim_text(apr_pool_t *p, const json_t *v)
 {
     char *s;
     const char *out;
 
-    if (json_is_string(v))
+    switch (json_typeof(v)) {
+    case JSON_STRING:
         return apr_pstrmemdup(p, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return apr_psprintf(p, "%" APR_INT64_T_FMT,
+                            (apr_int64_t)json_integer_value(v));
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    case JSON_NULL:
+        return "null";
+    default: /* objects, arrays, reals: jansson's exact form */
+        break;
+    }
     s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (s == NULL)
         return NULL;

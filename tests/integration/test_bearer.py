@@ -408,7 +408,8 @@ def test_cgi_sees_claims_and_no_spoofed_headers(apache_factory,
                                                  mock_provider):
     a = start_cgi(apache_factory, cgi_conf(mock_provider))
     tok = mint(mock_provider, claims={"email": "alice@example.test",
-                                      "groups": ["a", "b"]})
+                                      "groups": ["a", "b"], "level": -7,
+                                      "staff": True, "ratio": 0.5})
     env = cgi_env(a, tok, headers={"OAuth2-Claim-sub": "mallory",
                                    "oauth2-claim-email": "x@evil",
                                    "OAuth2-Claim-Admin": "true",
@@ -417,6 +418,11 @@ def test_cgi_sees_claims_and_no_spoofed_headers(apache_factory,
     assert env["OAUTH2_CLAIM_sub"] == "alice"
     assert env["OAUTH2_CLAIM_email"] == "alice@example.test"
     assert json.loads(env["OAUTH2_CLAIM_groups"]) == ["a", "b"]
+    # scalars are JSON text, as arrays are
+    assert env["OAUTH2_CLAIM_level"] == "-7"
+    assert env["OAUTH2_CLAIM_staff"] == "true"
+    assert env["OAUTH2_CLAIM_ratio"] == "0.5"
+    assert int(env["OAUTH2_CLAIM_exp"]) > int(env["OAUTH2_CLAIM_iat"])
     assert env["HTTP_OAUTH2_CLAIM_SUB"] == "alice"
     assert env["HTTP_OAUTH2_CLAIM_EMAIL"] == "alice@example.test"
     assert "HTTP_OAUTH2_CLAIM_ADMIN" not in env
