@@ -52,7 +52,8 @@ typedef struct oauth2_cfg_store_opts_t {
     const char *prefix;                  /* key prefix, default "oauth2:" */
     apr_interval_time_t connect_timeout; /* default 500 ms */
     apr_interval_time_t timeout;         /* per command, default 1 s */
-    int pool;                            /* connections per process, 16 */
+    int pool; /* connections per process; 0 = not given (the caller picks:
+               * the adapter uses the MPM's threads per child) */
 } oauth2_cfg_store_opts_t;
 
 /*

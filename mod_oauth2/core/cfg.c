@@ -740,7 +740,7 @@ static oauth2_status_t store_opts(oauth2_ctx_t *ctx, const apr_table_t *t,
                                &o->connect_timeout) != OAUTH2_OK ||
         oauth2_cfg_kv_duration(ctx, t, "timeout", apr_time_from_sec(1),
                                &o->timeout) != OAUTH2_OK ||
-        oauth2_cfg_kv_int(ctx, t, "pool", 1, 1024, 16, &pool) != OAUTH2_OK)
+        oauth2_cfg_kv_int(ctx, t, "pool", 1, 1024, 0, &pool) != OAUTH2_OK)
         return OAUTH2_DENIED;
     if (o->connect_timeout == 0 || o->timeout == 0) {
         oauth2_err_set(ctx, "option %s: must be more than 0",

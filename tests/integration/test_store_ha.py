@@ -284,3 +284,45 @@ def test_connections_bounded_by_pool(apache_factory, mock, red):
           f"pool={pool} per process, {children} child processes")
     # After the load every connection is back in a pool or closed.
     assert 1 <= idle <= pool * max(children, 1)
+
+
+def connections_received(red):
+    for line in red.cli("INFO", "stats").splitlines():
+        if line.startswith("total_connections_received:"):
+            return int(line.split(":", 1)[1])
+    raise AssertionError("no total_connections_received in INFO stats")
+
+
+@pytest.mark.parametrize("pool", [None, 2])
+def test_default_pool_follows_threads_no_churn(apache_factory, mock, red,
+                                               pool):
+    """Without pool= each process keeps one idle connection per worker
+    thread (ThreadsPerChild), so a burst as wide as the threads opens each
+    connection once; pool=2 under the same burst keeps reconnecting."""
+    threads = 8
+    opts = "" if pool is None else f" pool={pool}"
+    a = start(apache_factory, f"ThreadsPerChild {threads}\n" + rp_conf(
+        mock, store(red.url + opts)))
+    s, r = login(a)
+    assert r.status_code == 200
+    cookie = {"oauth2_session": session_cookie(s)}
+
+    def hit(_):
+        with requests.Session() as c:  # one keep-alive connection each
+            return [c.get(a.url + "/app/index.html", cookies=cookie,
+                          allow_redirects=False, timeout=15).status_code
+                    for _ in range(40)]
+
+    before = connections_received(red)
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        codes = sum(ex.map(hit, range(threads)), [])
+    opened = connections_received(red) - before
+    children = max(len(child_pids(a)), 1)
+    assert codes == [200] * len(codes)
+    print(f"\npool={pool}: {opened} Redis connections opened for "
+          f"{len(codes)} requests, {children} children x {threads} threads")
+    if pool is None:
+        assert opened <= threads * children, opened
+        assert red.client_count() <= threads * children
+    else:
+        assert opened > pool * children, opened  # the churn the default avoids
