@@ -91,6 +91,15 @@ oauth2_status_t oauth2_jws_parse_ex(oauth2_ctx_t *ctx, const char *compact,
  * NOT_FOUND: no key with that kid (or none fitting the alg): the caller
  * may refetch the JWKS once. ERROR: OpenSSL failed internally.
  */
+/*
+ * Set up, once, a verification context per alg that fits `k` (RSA: RS*,
+ * PS*; EC: ES*), kept in k->prepared and freed with `owner`. A verification
+ * then copies it instead of initialising OpenSSL's key and digest lookups
+ * again (they take global locks: costly under many threads). Call before
+ * the key is shared between threads; failures only leave entries NULL.
+ */
+void oauth2_jws_prepare_key(apr_pool_t *owner, oauth2_jwk_t *k);
+
 oauth2_status_t oauth2_jws_verify(oauth2_ctx_t *ctx, const oauth2_jws_t *jws,
                                   const oauth2_jwks_t *keys,
                                   unsigned allowed_algs);

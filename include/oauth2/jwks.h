@@ -34,6 +34,10 @@ typedef struct oauth2_jwk_t {
     const char *crv; /* "P-256", "P-384", "P-521", "Ed25519"; NULL for RSA */
     int bits;        /* RSA modulus / EC field size in bits */
     EVP_PKEY *pkey;
+    /* Verification contexts set up once per alg when the key is parsed
+     * (oauth2_jws_prepare_key), read-only afterwards; NULL entries (or a
+     * NULL array) mean: set one up per verification. */
+    EVP_MD_CTX **prepared;
 } oauth2_jwk_t;
 
 typedef struct oauth2_jwks_t {

@@ -288,13 +288,62 @@ static int rsa_setup(const alg_t *a, EVP_PKEY_CTX *pctx, const EVP_MD *md)
            EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) > 0;
 }
 
-/* Verify one signature with one key whose type already fits the alg. */
-static oauth2_status_t verify_sig(oauth2_ctx_t *ctx, const alg_t *a,
-                                  const oauth2_jws_t *j, EVP_PKEY *pkey)
+/* A fresh verification context for (a, pkey); NULL on failure. */
+static EVP_MD_CTX *verify_ctx(const alg_t *a, EVP_PKEY *pkey)
 {
-    EVP_MD_CTX *mctx = NULL;
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     EVP_MD *md = NULL;
+
+    if (a->md != NULL)
+        md = EVP_MD_fetch(NULL, a->md, NULL);
+    if (mctx == NULL || (a->md != NULL && md == NULL) ||
+        EVP_DigestVerifyInit(mctx, &pctx, md, NULL, pkey) != 1 ||
+        (a->kty == OAUTH2_KTY_RSA && !rsa_setup(a, pctx, md))) {
+        EVP_MD_CTX_free(mctx);
+        mctx = NULL;
+    }
+    EVP_MD_free(md);
+    return mctx;
+}
+
+static apr_status_t prepared_cleanup(void *data)
+{
+    EVP_MD_CTX **p = data;
+    size_t i;
+
+    for (i = 0; i < NALGS; i++)
+        EVP_MD_CTX_free(p[i]);
+    return APR_SUCCESS;
+}
+
+void oauth2_jws_prepare_key(apr_pool_t *owner, oauth2_jwk_t *k)
+{
+    EVP_MD_CTX **p;
+    size_t i;
+    int base = EVP_PKEY_get_base_id(k->pkey);
+
+    if (base != EVP_PKEY_RSA && base != EVP_PKEY_EC)
+        return; /* EdDSA contexts cannot be copied in OpenSSL 3.0 */
+    p = apr_pcalloc(owner, sizeof(*p) * NALGS);
+    for (i = 0; i < NALGS; i++) {
+        if (algs[i].kty == (base == EVP_PKEY_RSA ? OAUTH2_KTY_RSA
+                                                  : OAUTH2_KTY_EC))
+            p[i] = verify_ctx(&algs[i], k->pkey);
+    }
+    ERR_clear_error();
+    apr_pool_cleanup_register(owner, p, prepared_cleanup,
+                              apr_pool_cleanup_null);
+    k->prepared = p;
+}
+
+/* Verify one signature with one key whose type already fits the alg. */
+static oauth2_status_t verify_sig(oauth2_ctx_t *ctx, const alg_t *a,
+                                  const oauth2_jws_t *j, const oauth2_jwk_t *k)
+{
+    EVP_PKEY *pkey = k->pkey;
+    const EVP_MD_CTX *tmpl = k->prepared ? k->prepared[a - algs] : NULL;
+    EVP_MD_CTX *mctx = NULL;
     unsigned char *der = NULL;
     const unsigned char *sig = j->sig;
     size_t siglen = j->sig_len;
@@ -314,12 +363,14 @@ static oauth2_status_t verify_sig(oauth2_ctx_t *ctx, const alg_t *a,
         st = OAUTH2_DENIED;
         goto end;
     }
-    mctx = EVP_MD_CTX_new();
-    if (a->md != NULL)
-        md = EVP_MD_fetch(NULL, a->md, NULL);
-    if (mctx == NULL || (a->md != NULL && md == NULL) ||
-        EVP_DigestVerifyInit(mctx, &pctx, md, NULL, pkey) != 1 ||
-        (a->kty == OAUTH2_KTY_RSA && !rsa_setup(a, pctx, md))) {
+    /* a copy of the prepared context (key, digest, padding already set),
+     * else a fresh one: the same verification either way */
+    if (tmpl != NULL && (mctx = EVP_MD_CTX_new()) != NULL &&
+        EVP_MD_CTX_copy_ex(mctx, tmpl) != 1) {
+        EVP_MD_CTX_free(mctx);
+        mctx = NULL;
+    }
+    if (mctx == NULL && (mctx = verify_ctx(a, pkey)) == NULL) {
         oauth2_err_set(ctx, "jws: OpenSSL cannot set up %s", a->name);
         goto end;
     }
@@ -334,7 +385,6 @@ static oauth2_status_t verify_sig(oauth2_ctx_t *ctx, const alg_t *a,
 end:
     ERR_clear_error();
     OPENSSL_free(der);
-    EVP_MD_free(md);
     EVP_MD_CTX_free(mctx);
     return st;
 }
@@ -377,7 +427,7 @@ static oauth2_status_t verify_by_kid(oauth2_ctx_t *ctx, const alg_t *a,
     while ((k = oauth2_jwks_next(keys, j->kid, OAUTH2_KTY_NONE, NULL, &pos))) {
         seen++;
         if (key_fits(ctx, a, k) == OAUTH2_OK)
-            return verify_sig(ctx, a, j, k->pkey);
+            return verify_sig(ctx, a, j, k);
     }
     if (seen == 0) {
         oauth2_err_set(ctx, "jws: no key with kid \"%s\"",
@@ -401,7 +451,7 @@ static oauth2_status_t verify_any(oauth2_ctx_t *ctx, const alg_t *a,
         if (key_fits(ctx, a, k) != OAUTH2_OK)
             continue;
         tries++;
-        st = verify_sig(ctx, a, j, k->pkey);
+        st = verify_sig(ctx, a, j, k);
         if (st != OAUTH2_DENIED)
             return st;
     }

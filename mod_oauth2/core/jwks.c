@@ -14,6 +14,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
+#include "oauth2/jose.h"
 #include "oauth2/jwks.h"
 #include "oauth2/log.h"
 #include "oauth2/util.h"
@@ -59,6 +60,7 @@ static void own_pkey(apr_pool_t *owner, oauth2_jwk_t *k, EVP_PKEY *pkey)
 {
     k->pkey = pkey;
     apr_pool_cleanup_register(owner, pkey, pkey_cleanup, apr_pool_cleanup_null);
+    oauth2_jws_prepare_key(owner, k);
 }
 
 /* Decode base64url member `name` (required) into ctx->pool. */

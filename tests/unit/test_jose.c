@@ -314,6 +314,52 @@ static void generated_algs_verify(void **state)
     keyset_free(&ks);
 }
 
+/* Copies of the contexts prepared at parse time verify exactly like fresh
+ * ones: good tokens pass again and again, a tampered one fails between
+ * them (a copy never changes the prepared context), with and without. */
+static void prepared_contexts_reused(void **state)
+{
+    th_fixture_t *f = *state;
+    keyset_t ks;
+    const char *pl = "{\"sub\":\"alice\"}";
+    const struct {
+        EVP_PKEY **k;
+        const char *alg, *kid;
+    } v[] = {
+        {&ks.rsa, "RS256", "rsa"}, {&ks.rsa, "PS256", "rsa"},
+        {&ks.rsa, "RS512", "rsa"}, {&ks.p256, "ES256", "p256"},
+        {&ks.p521, "ES512", "p521"}, {&ks.ed, "EdDSA", "ed"},
+    };
+    size_t i;
+    int pass, round;
+
+    keyset_new(f, &ks);
+    assert_non_null(ks.jwks->keys[0].prepared); /* rsa */
+    assert_non_null(ks.jwks->keys[1].prepared); /* p256 */
+    assert_null(ks.jwks->keys[4].prepared);     /* ed: not copyable */
+    for (pass = 0; pass < 2; pass++) {
+        if (pass == 1) /* the fresh-context path gives the same answers */
+            for (i = 0; i < (size_t)ks.jwks->nkeys; i++)
+                ks.jwks->keys[i].prepared = NULL;
+        for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+            const char *t =
+                sign(f, *v[i].k, v[i].alg, hdr(f, v[i].alg, v[i].kid), pl);
+            char *bad = apr_pstrdup(f->pool, t);
+            char *c = strrchr(bad, '.') + 1;
+            unsigned bit = oauth2_jose_alg_bit(v[i].alg);
+
+            *c = *c == 'A' ? 'B' : 'A'; /* another valid base64url char */
+            for (round = 0; round < 3; round++) {
+                if (check(f, t, ks.jwks, bit) != OAUTH2_OK)
+                    fail_msg("%s pass %d round %d: %s", v[i].alg, pass,
+                             round, f->ctx.err.text);
+                assert_int_not_equal(check(f, bad, ks.jwks, bit), OAUTH2_OK);
+            }
+        }
+    }
+    keyset_free(&ks);
+}
+
 static void key_selection_refusals(void **state)
 {
     th_fixture_t *f = *state;
@@ -568,6 +614,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(rfc8037_eddsa, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(generated_algs_verify, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(prepared_contexts_reused, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(key_selection_refusals, th_setup,
                                         th_teardown),
