@@ -283,7 +283,24 @@ class Perf:
         log("\n".join(ln.rstrip(' -') for ln in lines[:40]))
 
 
-def callgrind(a, tmp, name, path, headers):
+def malloc_calls(out):
+    """malloc() calls in a callgrind profile (from the callers' counts)."""
+    tree = subprocess.run(["callgrind_annotate", "--tree=caller", str(out)],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True).stdout
+    total, block = 0, []
+    for ln in tree.splitlines():
+        if not ln.strip():
+            block = []
+            continue
+        if re.search(r"\*\s+\S*malloc\.c:malloc \[", ln):
+            total += sum(int(c.replace(",", "")) for c in
+                         (re.findall(r"\(([\d,]+)x\)", "".join(block))))
+        block.append(ln)
+    return total
+
+
+def callgrind(a, tmp, name, path, headers, script=None):
     """BENCH_CALLGRIND=1: the scenario once more against a single-process
     httpd -X under valgrind --tool=callgrind (deterministic instruction
     counts, no scheduler noise); prints the top functions (self cost)."""
@@ -304,7 +321,8 @@ def callgrind(a, tmp, name, path, headers):
             requests.get(a.url + path, timeout=60, headers=dict(
                 h.split(": ", 1) for h in headers))
         w = subprocess.run(["wrk", "-t1", "-c1", "-d10s", *sum(
-            (["-H", h] for h in headers), []), a.url + path],
+            (["-H", h] for h in headers), []),
+            *(["-s", str(script)] if script else []), a.url + path],
             stdout=subprocess.PIPE, text=True).stdout
         n = 20 + int(re.search(r"(\d+) requests in", w).group(1))
     finally:
@@ -321,8 +339,10 @@ def callgrind(a, tmp, name, path, headers):
     m = re.search(r"([\d,]+) \([^)]*\)\s+\S*:ap_process_async_request ",
                   inc)
     per = int(m.group(1).replace(",", "")) / n if m else float("nan")
+    mallocs = malloc_calls(out)
     log(f"---- callgrind: {name}: {n} requests, {per:,.0f} instructions "
-        f"per request (ap_process_async_request inclusive)")
+        f"per request (ap_process_async_request inclusive); malloc() "
+        f"{mallocs / n:.2f} per request (startup included)")
     log(f"---- callgrind self cost: {name} ({out})")
     log("\n".join(lines[:32]))
 
@@ -486,6 +506,9 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
                  ["Authorization: Bearer " + rs])):
             if want(name) and (not name.startswith("policy") or pol_ok):
                 callgrind(a, tmp, name, path, hdrs)
+        if tokens:
+            callgrind(a, tmp, "distinct", "/full/index.html", [],
+                      script=token_script(tmp, tokens, "/full/index.html"))
         return
     wrk(a, "/index.html", seconds=1)  # warm-up
     if want("static"):
