@@ -38,7 +38,9 @@ typedef struct oauth2_session_t {
     const char *id_token;
     const char *access_token;
     const char *refresh_token;
-    json_t *claims;         /* object, never NULL; decref'd by the pool */
+    /* object, never NULL; decref'd by the pool. Read-only once opened: the
+     * per-process memo shares it between requests and threads. */
+    json_t *claims;
     apr_time_t expires_at;  /* access token expiry; 0 = unknown */
     apr_time_t created;     /* login time */
     apr_time_t last_access; /* last time the session was used */
