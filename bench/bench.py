@@ -545,8 +545,9 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
         notes.append("Require oauth2-policy: skipped, OAuth2Policy is not "
                      f"accepted by this build ({pol_msg[0][:100]})")
     if OPENIDC_SO.exists():
-        notes.append("mod_auth_openidc is installed but its rows are not "
-                     "implemented in this bench yet")
+        import openidc  # bench/openidc.py: a second Apache, same table
+        openidc.run(sys.modules[__name__], mock, redis, tmp, only, rows,
+                    notes, rs, tokens)
     else:
         notes.append("mod_auth_openidc: absent (Debian's "
                      "libapache2-mod-auth-openidc is not installed); no "

@@ -104,10 +104,13 @@ def log_violations(text, expected):
 # ---- Apache ---------------------------------------------------------------
 
 class Apache:
-    """A private httpd: conf/httpd.conf from conf/base.conf plus `extra`."""
+    """A private httpd: conf/httpd.conf from conf/base.conf plus `extra`.
+
+    `modules` names Debian modules (mod_NAME.so); mod_oauth2 is loaded
+    too unless `oauth2=False` (bench/openidc.py: another module alone)."""
 
     def __init__(self, extra="", loglevel="warn oauth2:debug",
-                 modules=None, module=None):
+                 modules=None, module=None, oauth2=True):
         self.root = make_tempdir("oauth2-httpd-")
         for sub in ("conf", "logs", "run", "htdocs"):
             (self.root / sub).mkdir(mode=0o755)
@@ -118,6 +121,7 @@ class Apache:
         self.loglevel = loglevel
         self.modules = list(BASE_MODULES if modules is None else modules)
         self.module = Path(module) if module else module_path()
+        self.oauth2 = oauth2
         self.expected = set()
         self.output = ""  # stdout+stderr of configtest/start/stop
         self.started = False
@@ -143,7 +147,8 @@ class Apache:
             so = APACHE_MODDIR / f"mod_{m}.so"
             if so.exists():
                 lines.append(f"LoadModule {m}_module {so}")
-        lines.append(f"LoadModule oauth2_module {self.module}")
+        if self.oauth2:
+            lines.append(f"LoadModule oauth2_module {self.module}")
         return "\n".join(lines)
 
     def set_config(self, extra):
