@@ -202,11 +202,12 @@ def _rows(b, o, mock, redis, tmp, want, rows, notes, rs, tokens, jwks):
         if msg:
             notes.append(f"{PREFIX}{n}: {msg}")
 
-    def pair(name, label, path, headers=(), script=None, note=""):
+    def pair(name, label, path, headers=(), script=None, note="",
+             base_script=None):
         if not want(name) or bad.get(name):
             return None
         b.log(f"running {PREFIX}{label} ...")
-        base = b.wrk(o, "/index.html")
+        base = b.wrk(o, "/index.html", script=base_script)
         seen = []
 
         def sample():
@@ -242,7 +243,10 @@ def _rows(b, o, mock, redis, tmp, want, rows, notes, rs, tokens, jwks):
                       for _ in range(b.NTOKENS)]
         pair("distinct", f"RS256, {len(tokens)} distinct",
              "/full/index.html",
-             script=b.token_script(tmp, tokens, "/full/index.html"))
+             script=b.token_script(tmp, tokens, "/full/index.html"),
+             base_script=b.token_script(tmp, tokens, "/index.html",
+                                        "rotate_static.lua"),
+             note="ratio to static with the same wrk script")
     if want("bearer") or want("distinct"):
         notes.append(f"{PREFIX}JWKS fetched {jwks0} times by the guard "
                      f"checks, {jwks.fetches - jwks0} during the bearer runs")
