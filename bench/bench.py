@@ -241,8 +241,8 @@ def wrk(a, path, headers=(), script=None, seconds=None, during=None):
     cpu = (cpu_ticks(a) - t0) * 1e6 / TICK
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
     if not (rps and total and p50 and p99):
         sys.exit(f"bench: cannot parse wrk output:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
