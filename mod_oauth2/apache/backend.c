@@ -144,16 +144,44 @@ static const char *header_safe(apr_pool_t *p, const char *v)
     return s;
 }
 
-/* Claim names become [A-Za-z0-9_] so they are valid env/header names. */
-static const char *name_safe(apr_pool_t *p, const char *name, char other)
+/*
+ * prefix + name in one allocation, every byte of name outside [A-Za-z0-9_]
+ * replaced by `other`, so it is a valid env/header name. *plain stays 1
+ * only while name is all [a-z0-9_]: distinct plain names never collide,
+ * even compared without case.
+ */
+static char *safe_name(apr_pool_t *p, const char *prefix, size_t plen,
+                       const char *name, char other, int *plain)
 {
-    char *s = apr_pstrdup(p, name), *c;
+    size_t n = strlen(name), i;
+    char *s = apr_palloc(p, plen + n + 1), *c = s + plen;
 
-    for (c = s; *c != '\0'; c++) {
-        if (!apr_isalnum(*c) && *c != '_')
-            *c = other;
+    memcpy(s, prefix, plen);
+    for (i = 0; i < n; i++) {
+        char ch = name[i];
+
+        if (apr_islower(ch) || apr_isdigit(ch) || ch == '_')
+            c[i] = ch;
+        else {
+            *plain = 0;
+            c[i] = apr_isupper(ch) ? ch : other;
+        }
     }
+    c[n] = '\0';
     return s;
+}
+
+/* Does any key of t start with prefix (any case, '-' == '_')? */
+static int has_prefixed(const apr_table_t *t, const char *prefix)
+{
+    const apr_array_header_t *a = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    int i;
+
+    for (i = 0; i < a->nelts; i++)
+        if (e[i].key != NULL && prefixed(e[i].key, prefix))
+            return 1;
+    return 0;
 }
 
 /*
@@ -188,27 +216,48 @@ void oauth2_ap_backend_set_user(request_rec *r,
 void oauth2_ap_backend_export(request_rec *r, const oauth2_ap_backend_cfg_t *bc,
                               const oauth2_principal_t *p)
 {
+    static const char env_prefix[] = "OAUTH2_CLAIM_";
     const char *key;
     json_t *v;
     int headers = bc->header_prefix != NULL && bc->header_prefix[0] != '\0';
+    size_t hplen = headers ? strlen(bc->header_prefix) : 0;
+    /*
+     * apr_table_setn() compares the new key with every entry (all ours share
+     * a prefix, so its checksum never short-cuts): half of this function's
+     * cost. addn is the same while no entry can already have the name: the
+     * environment holds none of ours yet, the header prefix was just
+     * stripped, and every claim name so far was plain.
+     */
+    int env_add = !has_prefixed(r->subprocess_env, env_prefix);
+    int hdr_add = 1;
 
     oauth2_ap_backend_set_user(r, bc, p);
     if (p->claims != NULL) {
         json_object_foreach(p->claims, key, v)
         {
             const char *text = claim_text(r->pool, v);
+            const char *name;
+            int plain = 1;
 
             if (text == NULL)
                 continue;
-            apr_table_setn(r->subprocess_env,
-                           apr_pstrcat(r->pool, "OAUTH2_CLAIM_",
-                                       name_safe(r->pool, key, '_'), NULL),
-                           text);
-            if (headers)
-                apr_table_setn(r->headers_in,
-                               apr_pstrcat(r->pool, bc->header_prefix,
-                                           name_safe(r->pool, key, '-'), NULL),
-                               header_safe(r->pool, text));
+            name = safe_name(r->pool, env_prefix, sizeof(env_prefix) - 1, key,
+                             '_', &plain);
+            env_add = env_add && plain;
+            hdr_add = hdr_add && plain;
+            if (env_add)
+                apr_table_addn(r->subprocess_env, name, text);
+            else
+                apr_table_setn(r->subprocess_env, name, text);
+            if (headers) {
+                name = safe_name(r->pool, bc->header_prefix, hplen, key, '-',
+                                 &plain);
+                text = header_safe(r->pool, text);
+                if (hdr_add)
+                    apr_table_addn(r->headers_in, name, text);
+                else
+                    apr_table_setn(r->headers_in, name, text);
+            }
         }
     }
     if (bc->token_header != NULL && p->access_token != NULL)

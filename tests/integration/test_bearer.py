@@ -430,6 +430,39 @@ def test_cgi_sees_claims_and_no_spoofed_headers(apache_factory,
     assert env["AUTH_TYPE"].lower() == "oauth2-bearer"
 
 
+def test_claim_names_export_once_whatever_collides(apache_factory,
+                                                   mock_provider):
+    # SetEnvIf may plant a variable of ours before fixups; claim names that
+    # differ only in case or in a character sanitized to '_' map to one
+    # variable. Other modules read the first entry of a name (CGI folds
+    # duplicates itself, so a static file and mod_headers show it): each
+    # must hold ours, the later claim's value.
+    a = start_cgi(apache_factory, cgi_conf(mock_provider, extra="""
+    SetEnvIfExpr "%{QUERY_STRING} == 'plant'" OAUTH2_CLAIM_sub=mallory
+    Header always set X-Sub "%{OAUTH2_CLAIM_sub}e"
+    Header always set X-XY "%{OAUTH2_CLAIM_x_y}e"
+    Header always set X-Mixed "%{OAUTH2_CLAIM_mixed}e"
+    Header always set X-HMixed "expr=%{req:OAuth2-Claim-mixed}"
+"""))
+    a.write_file("htdocs/api/data.json", "{}")
+    plain = mint(mock_provider, claims={"mixed": "lower"})
+    r = get(a, "/api/data.json?plant", token=plain)
+    assert r.status_code == 200, (r.status_code, r.text, a.error_log())
+    assert r.headers["X-Sub"] == "alice"
+    tok = mint(mock_provider, claims={"x-y": "first", "x_y": "second",
+                                      "Mixed": "upper", "mixed": "lower"})
+    for q in ("", "?plant"):
+        r = get(a, "/api/data.json" + q, token=tok)
+        assert r.status_code == 200, (r.status_code, r.text, a.error_log())
+        assert r.headers["X-Sub"] == "alice", q
+        assert r.headers["X-XY"] == "second", q
+        assert r.headers["X-Mixed"] == "lower", q
+        assert r.headers["X-HMixed"] == "lower", q
+    env = cgi_env(a, tok)
+    assert env["OAUTH2_CLAIM_sub"] == "alice"
+    assert env["OAUTH2_CLAIM_x_y"] == "second"
+
+
 def test_remote_user_claim_client_id(apache_factory, mock_provider):
     a = start_cgi(apache_factory, cgi_conf(
         mock_provider, extra="OAuth2RemoteUserClaim client_id"))
