@@ -54,10 +54,12 @@ oauth2_status_t oauth2_random_bytes(oauth2_ctx_t *ctx, unsigned char *buf,
 /* `nbytes` random bytes as base64url in ctx->pool; NULL on RNG failure. */
 char *oauth2_random_b64url(oauth2_ctx_t *ctx, size_t nbytes);
 
-void oauth2_sha256(const void *data, size_t len,
-                   unsigned char out[OAUTH2_SHA256_LEN]);
+/* SHA-256 of data into out: 1, or 0 (out zeroed) when OpenSSL could not
+ * allocate; a caller keying anything on the digest must fail closed then. */
+int oauth2_sha256(const void *data, size_t len,
+                  unsigned char out[OAUTH2_SHA256_LEN]);
 
-/* Lower-case hex of SHA-256(data), in `p`. */
+/* Lower-case hex of SHA-256(data), in `p`; NULL when hashing failed. */
 char *oauth2_sha256_hex(apr_pool_t *p, const void *data, size_t len);
 
 /* Limits for JSON that came from outside. */

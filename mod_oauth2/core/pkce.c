@@ -45,7 +45,10 @@ oauth2_status_t oauth2_pkce_challenge_s256(oauth2_ctx_t *ctx,
                             "characters");
         return OAUTH2_DENIED;
     }
-    oauth2_sha256(verifier, strlen(verifier), md);
+    if (!oauth2_sha256(verifier, strlen(verifier), md)) {
+        oauth2_err_set(ctx, "pkce: SHA-256 failed");
+        return OAUTH2_ERROR;
+    }
     *out = oauth2_b64url_encode(ctx->pool, md, sizeof(md));
     return OAUTH2_OK;
 }

@@ -30,25 +30,6 @@ static apr_status_t json_release(void *data)
     return APR_SUCCESS;
 }
 
-/* Until util.c lands: oauth2_sha256_hex(). */
-static char *sha256_hex(apr_pool_t *p, const void *data, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
-    char *out;
-
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1)
-        return NULL;
-    out = apr_palloc(p, n * 2 + 1);
-    for (i = 0; i < n; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * n] = '\0';
-    return out;
-}
-
 static oauth2_status_t check_ns(oauth2_ctx_t *ctx, const char *ns)
 {
     size_t i, n = ns ? strlen(ns) : 0;
@@ -71,7 +52,7 @@ static oauth2_status_t check_ns(oauth2_ctx_t *ctx, const char *ns)
 static oauth2_status_t set_store_key(oauth2_ctx_t *ctx, oauth2_session_t *s,
                                      const char *ns)
 {
-    char *h = sha256_hex(ctx->pool, s->id, sizeof(s->id));
+    char *h = oauth2_sha256_hex(ctx->pool, s->id, sizeof(s->id));
 
     if (h == NULL) {
         oauth2_err_set(ctx, "SHA-256 failed");
@@ -491,7 +472,7 @@ const char *oauth2_session_index_id(const oauth2_session_t *s)
 static const char *idx_key(oauth2_ctx_t *ctx, const char *kind, const char *ns,
                            const char *provider, const char *value)
 {
-    const char *h = sha256_hex(ctx->pool, value, strlen(value));
+    const char *h = oauth2_sha256_hex(ctx->pool, value, strlen(value));
 
     if (h == NULL)
         return NULL;
@@ -686,7 +667,7 @@ oauth2_status_t oauth2_session_revoke_id(oauth2_ctx_t *ctx,
 static const char *jti_key(oauth2_ctx_t *ctx, const char *iss, const char *jti)
 {
     const char *both = apr_pstrcat(ctx->pool, iss, "\n", jti, NULL);
-    const char *h = sha256_hex(ctx->pool, both, strlen(both));
+    const char *h = oauth2_sha256_hex(ctx->pool, both, strlen(both));
 
     return h ? apr_pstrcat(ctx->pool, JTI_PREFIX, h, NULL) : NULL;
 }

@@ -537,7 +537,10 @@ oauth2_status_t oauth2_verify_token_ex(oauth2_ctx_t *ctx,
         oauth2_err_set(ctx, "malformed token");
         return OAUTH2_DENIED;
     }
-    hash = oauth2_sha256_hex(ctx->pool, token, strlen(token));
+    if ((hash = oauth2_sha256_hex(ctx->pool, token, strlen(token))) == NULL) {
+        oauth2_err_set(ctx, "SHA-256 failed");
+        return OAUTH2_ERROR;
+    }
     if ((st = from_cache(ctx, vs, n, token, hash, out)) != OAUTH2_NOT_FOUND)
         return st;
     if (dots(token) == 2 &&

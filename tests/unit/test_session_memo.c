@@ -159,6 +159,55 @@ static void rewritten_record_replaces_the_memo(void **state)
     assert_string_equal(p->access_token, "access-token-value");
 }
 
+static void misses(unsigned long *m)
+{
+    unsigned long h;
+
+    oauth2_session_memo_stats(&h, m);
+}
+
+/* The ring's digest is remembered between requests: it must still tell
+ * rings apart that differ only in the previous passphrase, both ways. */
+static void a_changed_ring_is_never_a_hit(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f), *p;
+    oauth2_crypto_keyring_t rotated = {ring.current, "an older passphrase 01"};
+    unsigned long h0, h1, m0, m1;
+    char *val;
+    size_t len;
+
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
+                     OAUTH2_OK);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_OK);
+    hits(&h0);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_OK);
+    hits(&h1);
+    assert_int_equal(h1, h0 + 1);
+    /* same current passphrase: the value opens, but not from the memo */
+    misses(&m0);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &rotated, p, val, len),
+                     OAUTH2_OK);
+    misses(&m1);
+    assert_int_equal(m1, m0 + 1);
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &rotated, p, val, len),
+                     OAUTH2_OK);
+    hits(&h0);
+    assert_int_equal(h0, h1 + 1);
+    /* and back */
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
+                     OAUTH2_OK);
+    misses(&m0);
+    assert_int_equal(m0, m1 + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +216,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(memo_never_answers_for_another_record,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(rewritten_record_replaces_the_memo,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(a_changed_ring_is_never_a_hit,
                                         th_setup, th_teardown),
     };
 

@@ -2,6 +2,8 @@
  * test_util.c - base64url strictness, constant-time compare, randomness,
  * SHA-256, bounded JSON parsing and bounded integer parsing.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -136,6 +138,39 @@ static void random_and_sha(void **state)
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* Each thread hashes with a context of its own (util.c keeps one per
+ * thread): digests from many threads at once are all right. */
+static void *sha_worker(void *arg)
+{
+    unsigned char md[OAUTH2_SHA256_LEN];
+    char in[32];
+    int i, bad = 0;
+
+    (void)arg;
+    for (i = 0; i < 2000; i++) {
+        snprintf(in, sizeof(in), "%d", i % 2 ? 7 : 8);
+        bad += !oauth2_sha256(in, 1, md);
+        /* SHA-256("7") begins 7902699b, SHA-256("8") 2c624232 */
+        bad += md[0] != (i % 2 ? 0x79 : 0x2c);
+    }
+    return (void *)(long)bad;
+}
+
+static void sha_from_threads(void **state)
+{
+    pthread_t t[4];
+    void *bad;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sha_worker, NULL), 0);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], &bad), 0);
+        assert_null(bad);
+    }
+}
+
 static void json_good(void **state)
 {
     th_fixture_t *f = *state;
@@ -234,6 +269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(json_good, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(json_bad, th_setup, th_teardown),
         cmocka_unit_test(int64_parse),
+        cmocka_unit_test(sha_from_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
