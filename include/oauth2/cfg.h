@@ -52,14 +52,16 @@ typedef struct oauth2_cfg_store_opts_t {
     const char *prefix;                  /* key prefix, default "oauth2:" */
     apr_interval_time_t connect_timeout; /* default 500 ms */
     apr_interval_time_t timeout;         /* per command, default 1 s */
-    int pool; /* connections per process; 0 = not given (the caller picks:
-               * the adapter uses the MPM's threads per child) */
+    int pool;  /* connections per process; 0 = not given (the caller picks:
+                * the adapter uses the MPM's threads per child) */
+    int cache; /* redis:// read cache slots; default 1024, 0 = off */
 } oauth2_cfg_store_opts_t;
 
 /*
  * The whole OAuth2SessionStore argument list: argv[0] is the URL, the rest
  * `key=value` options (password= prefix= connect_timeout= timeout= pool=,
- * and for redis+sentinel sentinel_username= sentinel_password=).
+ * for redis:// cache=, and for redis+sentinel sentinel_username=
+ * sentinel_password=).
  * password= and sentinel_password= are secret specs (literal, file:, exec:;
  * see oauth2_cfg_secret_resolve); password= replaces the URL's userinfo
  * password. DENIED with ctx->err naming the bad part;

@@ -70,7 +70,12 @@ typedef struct oauth2_store_opts_t {
     apr_interval_time_t backoff_min;     /* redis reconnect; default 1 s */
     apr_interval_time_t backoff_max;     /* redis reconnect; default 30 s */
     size_t max_entries;                  /* memory; default 10000 */
+    int cache_slots; /* redis://: read cache of OAUTH2_STORE_CACHED_PREFIX
+                      * keys kept true by Redis invalidations; 0 = off */
 } oauth2_store_opts_t;
+
+/* The keys a redis:// read cache holds (sessions); after the store prefix. */
+#define OAUTH2_STORE_CACHED_PREFIX "oauth2:session:"
 
 /*
  * Build the backend `url` names, living as long as `p` (a per-process pool:

@@ -866,6 +866,7 @@ static oauth2_store_t *store_for(server_rec *s)
         o.connect_timeout = sc->opts->connect_timeout;
         o.command_timeout = sc->opts->timeout;
         o.max_idle = sc->opts->pool;
+        o.cache_slots = sc->opts->cache;
     }
     if (o.max_idle == 0)
         o.max_idle = pool_default();

@@ -751,6 +751,27 @@ static oauth2_status_t store_opts(oauth2_ctx_t *ctx, const apr_table_t *t,
     return OAUTH2_OK;
 }
 
+/* cache=N read cache slots: redis:// only (default DEFAULT_CACHE there). */
+#define DEFAULT_CACHE 1024
+static oauth2_status_t store_cache(oauth2_ctx_t *ctx, const apr_table_t *t,
+                                   const oauth2_store_url_t *u,
+                                   oauth2_cfg_store_opts_t *o)
+{
+    int redis = u->kind == OAUTH2_STORE_REDIS;
+    long long n = 0;
+
+    if (oauth2_cfg_kv_int(ctx, t, "cache", 0, 65536, redis ? DEFAULT_CACHE : 0,
+                          &n) != OAUTH2_OK)
+        return OAUTH2_DENIED;
+    if (n > 0 && !redis) {
+        oauth2_err_set(ctx, "option cache: only for redis:// (set cache=0 or "
+                            "leave it out)");
+        return OAUTH2_DENIED;
+    }
+    o->cache = (int)n;
+    return OAUTH2_OK;
+}
+
 /* sentinel_username= / sentinel_password= (a secret spec): sentinel only. */
 static oauth2_status_t sentinel_auth(oauth2_ctx_t *ctx, const apr_table_t *t,
                                      oauth2_store_url_t *u)
@@ -783,7 +804,7 @@ oauth2_status_t oauth2_cfg_store_parse(oauth2_ctx_t *ctx, int argc,
     static const char *const known[] = {
         "password",          "prefix", "connect_timeout",
         "timeout",           "pool",   "sentinel_username",
-        "sentinel_password", NULL};
+        "sentinel_password", "cache",  NULL};
     oauth2_cfg_store_opts_t *o = apr_pcalloc(ctx->pool, sizeof(*o));
     oauth2_store_url_t *u = NULL;
     apr_table_t *t = NULL;
@@ -806,7 +827,8 @@ oauth2_status_t oauth2_cfg_store_parse(oauth2_ctx_t *ctx, int argc,
     if (pw != NULL &&
         oauth2_cfg_secret_resolve(ctx, pw, &u->password) != OAUTH2_OK)
         return kv_fail(ctx, "password");
-    if (sentinel_auth(ctx, t, u) != OAUTH2_OK)
+    if (sentinel_auth(ctx, t, u) != OAUTH2_OK ||
+        store_cache(ctx, t, u, o) != OAUTH2_OK)
         return OAUTH2_DENIED;
     *url = u;
     *opts = o;

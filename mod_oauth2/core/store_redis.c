@@ -41,6 +41,10 @@
  * whole pool stale; every command we send is idempotent. Connect and command
  * timeouts apply to every connection, sentinels included.
  *
+ * redis:// with cache_slots > 0: GETs of session keys go through the
+ * invalidation-tracked read cache of store_redis_cache.c first; every
+ * write drops its key from it.
+ *
  * Never logs passwords, values or keys. hiredis 0.14 has no hard reply
  * limit (reader->maxbuf only bounds the idle buffer), so the value cap is
  * enforced on each reply's len; the Redis server is trusted not to stream
@@ -56,6 +60,7 @@
 
 #include "oauth2/log.h"
 #include "oauth2/store.h"
+#include "store_redis_cache.h"
 
 #define MAX_NODES 64
 #define MAX_REDIRECTS 5
@@ -87,9 +92,10 @@ typedef struct redis_t {
     const char *master_name;
     const char *sentinel_username;
     const char *sentinel_password;
-    int good_seed;      /* the sentinel that answered last */
-    apr_time_t topo_at; /* no re-discovery / map reload before this */
-    short *slots;       /* cluster: node index per slot, -1 unknown */
+    int good_seed;          /* the sentinel that answered last */
+    apr_time_t topo_at;     /* no re-discovery / map reload before this */
+    short *slots;           /* cluster: node index per slot, -1 unknown */
+    oauth2_rcache_t *cache; /* redis:// with cache_slots; else NULL */
 } redis_t;
 
 /* A checked-out connection and the node it belongs to. */
@@ -790,7 +796,17 @@ static oauth2_status_t redis_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
     const char *argv[2] = {"GET", full_key(ctx, r, key)};
     size_t lens[2] = {3, strlen(argv[1])};
     redisReply *rep = NULL;
-    oauth2_status_t s = run(ctx, r, 2, argv, lens, &rep);
+    int cached = r->cache != NULL && oauth2_rcache_covers(r->cache, argv[1]);
+    apr_uint64_t epoch = 0;
+    oauth2_status_t s;
+
+    if (cached) {
+        if (oauth2_rcache_get(r->cache, ctx->pool, argv[1], val, len))
+            return OAUTH2_OK;
+        epoch = oauth2_rcache_epoch(r->cache);
+    }
+    if ((s = run(ctx, r, 2, argv, lens, &rep)) != OAUTH2_OK)
+        return s;
 
     if (s != OAUTH2_OK)
         return s;
@@ -812,9 +828,18 @@ static oauth2_status_t redis_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
     else {
         *val = apr_pstrmemdup(ctx->pool, rep->str, rep->len);
         *len = rep->len;
+        if (cached)
+            oauth2_rcache_put(r->cache, argv[1], rep->str, rep->len, epoch);
     }
     freeReplyObject(rep);
     return s;
+}
+
+/* Before this process writes or deletes a key: no stale read of it here. */
+static void uncache(redis_t *r, const char *full)
+{
+    if (r->cache != NULL && oauth2_rcache_covers(r->cache, full))
+        oauth2_rcache_drop(r->cache, full);
 }
 
 static const char *ms_str(oauth2_ctx_t *ctx, apr_interval_time_t t)
@@ -839,7 +864,10 @@ static oauth2_status_t redis_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
                        (unsigned long)len, (unsigned long)r->opts.max_value);
         return OAUTH2_DENIED;
     }
-    if ((s = run(ctx, r, 5, argv, lens, &rep)) != OAUTH2_OK)
+    uncache(r, argv[1]);
+    s = run(ctx, r, 5, argv, lens, &rep);
+    uncache(r, argv[1]); /* a GET that raced the write kept nothing */
+    if (s != OAUTH2_OK)
         return s;
     if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "OK") != 0)
         s = unexpected(ctx, "SET", rep);
@@ -858,7 +886,10 @@ static oauth2_status_t int_cmd(oauth2_ctx_t *ctx, redis_t *r, int argc,
 
     for (i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    if ((s = run(ctx, r, argc, argv, lens, &rep)) != OAUTH2_OK)
+    uncache(r, argv[1]);
+    s = run(ctx, r, argc, argv, lens, &rep);
+    uncache(r, argv[1]);
+    if (s != OAUTH2_OK)
         return s;
     if (rep->type != REDIS_REPLY_INTEGER)
         s = unexpected(ctx, argv[0], rep);
@@ -952,6 +983,20 @@ static oauth2_status_t topology(oauth2_ctx_t *ctx, apr_pool_t *p, redis_t *r,
 }
 static void redis_index_ops(oauth2_store_t *st); /* sessions branch */
 
+oauth2_rcache_t *oauth2_store_redis_rcache(const oauth2_store_t *st)
+{
+    return st != NULL && st->get == redis_get ? ((redis_t *)st->data)->cache
+                                              : NULL;
+}
+
+/* The read cache's listener connection: to the one node of redis://. */
+static redisContext *cache_dial(oauth2_ctx_t *ctx, void *baton)
+{
+    redis_t *r = baton;
+
+    return connect_one(ctx, r, r->nodes[0]);
+}
+
 oauth2_status_t oauth2_store_redis_create(oauth2_ctx_t *ctx, apr_pool_t *p,
                                           const oauth2_store_url_t *url,
                                           const oauth2_store_opts_t *opts,
@@ -985,6 +1030,19 @@ oauth2_status_t oauth2_store_redis_create(oauth2_ctx_t *ctx, apr_pool_t *p,
         return OAUTH2_ERROR;
     }
     apr_pool_cleanup_register(p, r, redis_cleanup, apr_pool_cleanup_null);
+    if (r->kind == OAUTH2_STORE_REDIS && r->opts.cache_slots > 0) {
+        /* registered after the pool's: its cleanup (the listener's join)
+         * runs first */
+        r->cache = oauth2_rcache_create(
+            p, r->opts.cache_slots,
+            apr_pstrcat(p, r->opts.prefix, OAUTH2_STORE_CACHED_PREFIX, NULL),
+            ctx->log, cache_dial, r);
+        if (r->cache == NULL)
+            oauth2_log_warn(ctx, OAUTH2_LOGNO(00483) "redis: no read cache "
+                                                     "(cannot start its "
+                                                     "listener); every read "
+                                                     "goes to Redis");
+    }
     st->name = "redis";
     st->get = redis_get;
     st->set = redis_set;
@@ -1020,7 +1078,10 @@ static oauth2_status_t redis_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
                        (unsigned long)len, (unsigned long)r->opts.max_value);
         return OAUTH2_DENIED;
     }
-    if ((s = run(ctx, r, 6, argv, lens, &rep)) != OAUTH2_OK)
+    uncache(r, argv[1]);
+    s = run(ctx, r, 6, argv, lens, &rep);
+    uncache(r, argv[1]);
+    if (s != OAUTH2_OK)
         return s;
     if (rep->type == REDIS_REPLY_NIL)
         *added = 0;

@@ -91,6 +91,23 @@ def test_sign_in_on_a_signed_in_on_b_logout_on_both(nodes, mock,
     assert r.status_code == 302 and "/authorize" in r.headers["Location"]
 
 
+def test_logout_on_a_ends_a_session_b_has_cached(nodes, mock):
+    """b answers a signed-in page from its read cache (the default); a
+    logout on a reaches it through Redis's invalidation before the next
+    request, every time."""
+    a, b = nodes
+    for i in range(10):
+        s, _ = sign_in(a, mock, f"carol{i}")
+        assert status(s, b) == 200 and status(s, b) == 200  # cached on b
+        cookie = s.cookies.get("oauth2_session")
+        r = s.get(a.url + "/oauth2/logout?return=/", allow_redirects=False,
+                  timeout=10)
+        assert r.status_code == 302
+        r = requests.get(b.url + "/app/index.html", allow_redirects=False,
+                         cookies={"oauth2_session": cookie}, timeout=10)
+        assert r.status_code == 302, i
+
+
 def test_nodes_without_a_shared_namespace_do_not_share(apache_factory, mock,
                                                       redis_server):
     # Each node listens on its own port, so by default each is its own

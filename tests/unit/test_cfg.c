@@ -185,7 +185,14 @@ static void store_options(void **state)
     assert_int_equal(o->connect_timeout, apr_time_from_msec(500));
     assert_int_equal(o->timeout, apr_time_from_sec(1));
     assert_int_equal(o->pool, 0); /* not given: the adapter decides */
+    assert_int_equal(o->cache, 1024); /* redis://: the read cache is on */
     assert_string_equal(u->password, "urlpw");
+    assert_int_equal(store(f, "redis+cluster://h:1,h:2", &u, &o), OAUTH2_OK);
+    assert_int_equal(o->cache, 0); /* not for cluster or sentinel */
+    assert_int_equal(store(f, "redis+cluster://h:1 cache=0", &u, &o),
+                     OAUTH2_OK);
+    assert_int_equal(store(f, "redis://h/0 cache=0", &u, &o), OAUTH2_OK);
+    assert_int_equal(o->cache, 0);
 
     assert_int_equal(store(f,
                            "redis://u:urlpw@h:1/2 password=optpw prefix=x: "
@@ -197,6 +204,8 @@ static void store_options(void **state)
     assert_int_equal(o->connect_timeout, apr_time_from_msec(250));
     assert_int_equal(o->timeout, apr_time_from_sec(2));
     assert_int_equal(o->pool, 4);
+    assert_int_equal(store(f, "redis://h/0 cache=16", &u, &o), OAUTH2_OK);
+    assert_int_equal(o->cache, 16);
 }
 
 static void store_options_bad(void **state)
@@ -217,6 +226,10 @@ static void store_options_bad(void **state)
         {"redis://h/0 password=file:/nonexistent/pw",
          "option password: cannot read secret file /nonexistent/pw"},
         {"redis://h:99999/0 pool=4", "bad port '99999'"},
+        {"redis://h/0 cache=-1", "option cache: bad number '-1'"},
+        {"redis://h/0 cache=70000", "option cache: bad number '70000'"},
+        {"redis+cluster://h:1 cache=8", "option cache: only for redis://"},
+        {"memory: cache=8", "option cache: only for redis://"},
     };
     th_fixture_t *f = *state;
     oauth2_store_url_t *u = NULL;

@@ -25,6 +25,7 @@
 
 #include "helpers.h"
 #include "oauth2/store.h"
+#include "../../mod_oauth2/core/store_redis_cache.h"
 
 #define SEC(n) apr_time_from_sec(n)
 #define PASS "s3cret-pass"
@@ -369,6 +370,182 @@ static void stopped_server_times_out(void **state)
     assert_string_equal(v, "1");
 }
 
+/* ---- the read cache (store_redis_cache.c) ------------------------------ */
+
+#define SK "oauth2:session:ns:k1" /* under OAUTH2_STORE_CACHED_PREFIX */
+
+static void admin_cmd(const char *fmt, const char *a, const char *b)
+{
+    redisContext *c = admin();
+    redisReply *r;
+
+    assert_non_null(c);
+    r = b ? redisCommand(c, fmt, a, b) : a ? redisCommand(c, fmt, a)
+                                           : redisCommand(c, fmt);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static oauth2_rcache_stats_t stats(oauth2_store_t *st)
+{
+    oauth2_rcache_stats_t s;
+
+    oauth2_rcache_stats(oauth2_store_redis_rcache(st), &s);
+    return s;
+}
+
+/* Real time: the listener is another thread talking to the server. */
+static int wait_live(oauth2_store_t *st, int want)
+{
+    int i;
+
+    for (i = 0; i < 300; i++) {
+        if (stats(st).live == want)
+            return 1;
+        ms_sleep(10);
+    }
+    return 0;
+}
+
+static oauth2_store_t *cached(th_fixture_t *f)
+{
+    oauth2_store_opts_t o = {0};
+    oauth2_store_t *st;
+
+    o.cache_slots = 16;
+    o.command_timeout = apr_time_from_msec(300);
+    o.connect_timeout = apr_time_from_msec(300);
+    st = mk(f, NULL, PASS, 0, &o);
+    assert_non_null(oauth2_store_redis_rcache(st));
+    assert_true(wait_live(st, 1));
+    return st;
+}
+
+static void expect_get(th_fixture_t *f, oauth2_store_t *st, const char *key,
+                       const char *want)
+{
+    char *v = NULL;
+
+    assert_int_equal(oauth2_store_get(&f->ctx, st, key, &v, NULL),
+                     want ? OAUTH2_OK : OAUTH2_NOT_FOUND);
+    if (want)
+        assert_string_equal(v, want);
+}
+
+static void cache_hits_and_follows_other_writers(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = cached(f), *plain = mk(f, NULL, PASS, 0, NULL);
+    oauth2_rcache_stats_t s0, s1;
+    int i;
+
+    assert_null(oauth2_store_redis_rcache(plain)); /* off unless asked */
+    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, "v1", 2, SEC(60)),
+                     OAUTH2_OK);
+    /* Redis's message about our own SET may void the first fill: a
+     * later read is a hit */
+    s0 = stats(st);
+    for (i = 0; i < 100 && stats(st).hits == s0.hits; i++) {
+        expect_get(f, st, SK, "v1");
+        ms_sleep(2);
+    }
+    s1 = stats(st);
+    assert_int_equal(s1.hits, s0.hits + 1);
+    /* other keys are never kept */
+    assert_int_equal(oauth2_store_set(&f->ctx, st, "other", "o", 1, SEC(60)),
+                     OAUTH2_OK);
+    expect_get(f, st, "other", "o");
+    expect_get(f, st, "other", "o");
+    assert_int_equal(stats(st).hits, s1.hits);
+    /* this process's own write: read back at once */
+    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, "v2", 2, SEC(60)),
+                     OAUTH2_OK);
+    expect_get(f, st, SK, "v2");
+    expect_get(f, st, SK, "v2");
+    /* another node's write and delete: the first read after Redis's
+     * message has reached this process sees them */
+    s0 = stats(st);
+    admin_cmd("SET %s %s", SK, "v3");
+    for (i = 0; i < 200 && stats(st).invalidations == s0.invalidations; i++)
+        ms_sleep(5);
+    expect_get(f, st, SK, "v3");
+    expect_get(f, st, SK, "v3");
+    s0 = stats(st);
+    admin_cmd("DEL %s", SK, NULL);
+    for (i = 0; i < 200 && stats(st).invalidations == s0.invalidations; i++)
+        ms_sleep(5);
+    expect_get(f, st, SK, NULL);
+    /* FLUSHALL empties it too */
+    admin_cmd("SET %s %s", SK, "v4");
+    expect_get(f, st, SK, "v4");
+    expect_get(f, st, SK, "v4");
+    s0 = stats(st);
+    admin_cmd("FLUSHALL", NULL, NULL);
+    for (i = 0; i < 200 && stats(st).flushes == s0.flushes; i++)
+        ms_sleep(5);
+    expect_get(f, st, SK, NULL);
+}
+
+/* Another writer's change reaches every read soon after its reply: the
+ * bound is Redis's message to the listener (store_redis_cache.c), here
+ * well under 1 s, every time. */
+static void other_writers_converge_every_time(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = cached(f);
+    char v[16] = "n0", *got = NULL;
+    int i, j;
+
+    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, v, 2, SEC(60)),
+                     OAUTH2_OK);
+    for (i = 1; i < 50; i++) {
+        expect_get(f, st, SK, v); /* cached (again) */
+        expect_get(f, st, SK, v);
+        snprintf(v, sizeof(v), "n%d", i);
+        admin_cmd("SET %s %s", SK, v);
+        for (j = 0; j < 200; j++) {
+            assert_int_equal(oauth2_store_get(&f->ctx, st, SK, &got, NULL),
+                             OAUTH2_OK);
+            if (strcmp(got, v) == 0)
+                break;
+            ms_sleep(5);
+        }
+        assert_string_equal(got, v);
+    }
+}
+
+static void dead_or_silent_server_is_never_answered_from_cache(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = cached(f);
+    char *v;
+
+    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, "d1", 2, SEC(60)),
+                     OAUTH2_OK);
+    expect_get(f, st, SK, "d1");
+    expect_get(f, st, SK, "d1"); /* a hit */
+    /* hung (no FIN): hits for at most OAUTH2_RCACHE_LIVE */
+    kill(srv_pid, SIGSTOP);
+    ms_sleep(apr_time_as_msec(OAUTH2_RCACHE_LIVE) + 300);
+    assert_int_equal(stats(st).live, 0);
+    assert_int_equal(oauth2_store_get(&f->ctx, st, SK, &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    kill(srv_pid, SIGCONT);
+    f->ctx.now += SEC(2); /* past the store's reconnect backoff */
+    assert_true(wait_live(st, 1));
+    expect_get(f, st, SK, "d1");
+    expect_get(f, st, SK, "d1");
+    /* killed: the very next read goes to Redis and fails */
+    server_kill();
+    assert_int_equal(oauth2_store_get(&f->ctx, st, SK, &v, NULL),
+                     OAUTH2_UNAVAILABLE);
+    assert_int_equal(server_start(), 0);
+    f->ctx.now += SEC(4);
+    expect_get(f, st, SK, NULL); /* a fresh server: no persistence */
+}
+
 /* ---- sessions branch: SET NX PX and hash indexes ---------------------- */
 
 static void add_and_index(void **state)
@@ -436,6 +613,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(stopped_server_times_out, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(add_and_index, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(cache_hits_and_follows_other_writers,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(other_writers_converge_every_time,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(
+            dead_or_silent_server_is_never_answered_from_cache, th_setup,
+            th_teardown),
         cmocka_unit_test_setup_teardown(killed_then_restarted_with_backoff,
                                         th_setup, th_teardown),
     };
