@@ -43,7 +43,7 @@ struct oauth2_ap_policy_srv_t {
     oauth2_policy_t *policy;
     oauth2_policy_t *shadow;
     apr_file_t *log;
-    const char *issuers; /* JSON array of OAuth2TokenVerify issuers */
+    const char *issuers;    /* JSON array of OAuth2TokenVerify issuers */
     const char *mlabels[2]; /* metric labels: [0] deny, [1] allow */
 };
 

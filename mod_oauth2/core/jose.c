@@ -327,8 +327,8 @@ void oauth2_jws_prepare_key(apr_pool_t *owner, oauth2_jwk_t *k)
         return; /* EdDSA contexts cannot be copied in OpenSSL 3.0 */
     p = apr_pcalloc(owner, sizeof(*p) * NALGS);
     for (i = 0; i < NALGS; i++) {
-        if (algs[i].kty == (base == EVP_PKEY_RSA ? OAUTH2_KTY_RSA
-                                                  : OAUTH2_KTY_EC))
+        if (algs[i].kty ==
+            (base == EVP_PKEY_RSA ? OAUTH2_KTY_RSA : OAUTH2_KTY_EC))
             p[i] = verify_ctx(&algs[i], k->pkey);
     }
     ERR_clear_error();

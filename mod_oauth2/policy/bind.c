@@ -99,7 +99,8 @@ static void push_headers(lua_State *L, const oauth2_policy_request_t *req)
     }
 }
 
-/* ---- the lazy request view ------------------------------------------------ */
+/* ---- the lazy request view ------------------------------------------------
+ */
 
 struct oauth2_bind_view_t {
     const oauth2_policy_request_t *req; /* NULL outside a decision */
@@ -113,15 +114,19 @@ static const struct {
     const char *name;
     unsigned bit;
 } fields[OAUTH2_VIEW_NFIELDS] = {
-    {"method", OAUTH2_VIEW_METHOD},       {"path", OAUTH2_VIEW_PATH},
-    {"host", OAUTH2_VIEW_HOST},           {"query", OAUTH2_VIEW_QUERY},
-    {"sub", OAUTH2_VIEW_SUB},             {"client_id", OAUTH2_VIEW_CLIENT_ID},
-    {"principal", OAUTH2_VIEW_PRINCIPAL}, {"headers", OAUTH2_VIEW_HEADERS},
-    {"scopes", OAUTH2_VIEW_SCOPES},       {"claims", OAUTH2_VIEW_CLAIMS},
+    {"method", OAUTH2_VIEW_METHOD},
+    {"path", OAUTH2_VIEW_PATH},
+    {"host", OAUTH2_VIEW_HOST},
+    {"query", OAUTH2_VIEW_QUERY},
+    {"sub", OAUTH2_VIEW_SUB},
+    {"client_id", OAUTH2_VIEW_CLIENT_ID},
+    {"principal", OAUTH2_VIEW_PRINCIPAL},
+    {"headers", OAUTH2_VIEW_HEADERS},
+    {"scopes", OAUTH2_VIEW_SCOPES},
+    {"claims", OAUTH2_VIEW_CLAIMS},
 };
 
-const char *oauth2_bind_scalar(const oauth2_policy_request_t *req,
-                               unsigned bit)
+const char *oauth2_bind_scalar(const oauth2_policy_request_t *req, unsigned bit)
 {
     switch (bit) {
     case OAUTH2_VIEW_METHOD:

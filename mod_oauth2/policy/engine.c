@@ -413,17 +413,16 @@ static void log_decision(oauth2_ctx_t *ctx, const oauth2_policy_t *pol,
 
     if (!oauth2_log_enabled(ctx, OAUTH2_LOG_DEBUG))
         return; /* three escapes per request otherwise, for nothing */
-    oauth2_log_debug(ctx,
-                     OAUTH2_LOGNO(00516) "policy %s [%s] %s %s: %s "
-                                         "(%s)%s%s in %ld us%s",
-                     pol->path, res->version,
-                     oauth2_log_escape(ctx->pool, m, strlen(m)),
-                     oauth2_log_escape(ctx->pool, path, strlen(path)),
-                     res->allow ? "allow" : "deny",
-                     oauth2_log_escape(ctx->pool, res->reason,
-                                       strlen(res->reason)),
-                     res->rule ? " rule " : "", res->rule ? res->rule : "",
-                     (long)res->usec, res->memo ? " (memo)" : "");
+    oauth2_log_debug(
+        ctx,
+        OAUTH2_LOGNO(00516) "policy %s [%s] %s %s: %s "
+                            "(%s)%s%s in %ld us%s",
+        pol->path, res->version, oauth2_log_escape(ctx->pool, m, strlen(m)),
+        oauth2_log_escape(ctx->pool, path, strlen(path)),
+        res->allow ? "allow" : "deny",
+        oauth2_log_escape(ctx->pool, res->reason, strlen(res->reason)),
+        res->rule ? " rule " : "", res->rule ? res->rule : "", (long)res->usec,
+        res->memo ? " (memo)" : "");
 }
 
 /* Keep a pure decision under the fields it read (the gen is checked out). */
@@ -449,8 +448,8 @@ static oauth2_status_t eval_gen(oauth2_ctx_t *ctx, oauth2_policy_t *pol,
                                 oauth2_memo_fields_t *f)
 {
     apr_time_t t0 = apr_time_now();
-    run_t r = {req,  res, ctx->pool, pol->lim.instructions, STAGE_BIND,
-               NULL, NULL};
+    run_t r = {req,        res,  ctx->pool, pol->lim.instructions,
+               STAGE_BIND, NULL, NULL};
     vstate_t *vs;
     oauth2_status_t st;
     unsigned mask;

@@ -39,7 +39,8 @@ struct oauth2_memo_t {
     int nmasks;
 };
 
-/* ---- field blobs ------------------------------------------------------------ */
+/* ---- field blobs ------------------------------------------------------------
+ */
 
 /* Eight bytes a step: keys are compared in full, so the hash only has to
  * spread them over the slots (a collision is a miss, not a wrong answer). */
@@ -151,7 +152,8 @@ void oauth2_memo_fields_add(apr_pool_t *p, oauth2_memo_fields_t *f,
     }
 }
 
-/* ---- the table ---------------------------------------------------------------- */
+/* ---- the table
+ * ---------------------------------------------------------------- */
 
 oauth2_memo_t *oauth2_memo_create(unsigned slots)
 {
@@ -194,8 +196,8 @@ void oauth2_memo_free(oauth2_memo_t *m)
 
 static uint64_t key_hash(const oauth2_memo_fields_t *f, unsigned mask)
 {
-    uint64_t h = 1469598103934665603ULL ^ mask ^
-                 ((uint64_t)(f->nulls & mask) << 16);
+    uint64_t h =
+        1469598103934665603ULL ^ mask ^ ((uint64_t)(f->nulls & mask) << 16);
     int i;
 
     for (i = 0; i < OAUTH2_VIEW_NFIELDS; i++) {

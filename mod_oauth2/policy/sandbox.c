@@ -197,7 +197,8 @@ int oauth2_sbx_marked_pure(lua_State *L, int idx)
     return marked;
 }
 
-/* ---- purity: what makes a decision unfit for the memo --------------------- */
+/* ---- purity: what makes a decision unfit for the memo ---------------------
+ */
 
 /* Wraps os.time, os.clock, math.random(seed): the answer may change between
  * two calls with the same request, so this run's decision is not memoized. */
