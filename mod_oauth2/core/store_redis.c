@@ -51,9 +51,11 @@
  * gigabytes. hiredis writes with write(2): the embedder must ignore
  * SIGPIPE (httpd does).
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <hiredis/hiredis.h>
@@ -256,6 +258,8 @@ static redisContext *dial(oauth2_ctx_t *ctx, redis_t *r, const char *host,
         goto fail;
     }
     c->reader->maxbuf = r->opts.max_value + 4096;
+    /* never inherited by CGI scripts and other children */
+    (void)fcntl(c->fd, F_SETFD, FD_CLOEXEC);
     return c;
 fail:
     if (c != NULL)
@@ -272,6 +276,26 @@ static redisContext *connect_one(oauth2_ctx_t *ctx, redis_t *r, node_t *n)
         c = NULL;
     }
     return c;
+}
+
+/* INFO server's run_id into id ("" if none): which server this is. */
+static void server_id(redisContext *c, char id[OAUTH2_RCACHE_ID_LEN])
+{
+    redisReply *rep = redisCommand(c, "INFO server");
+    const char *p;
+    size_t n = 0;
+
+    id[0] = '\0';
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING &&
+        (p = strstr(rep->str, "run_id:")) != NULL) {
+        p += 7;
+        while (n < OAUTH2_RCACHE_ID_LEN - 1 && apr_isxdigit(p[n]))
+            n++;
+        memcpy(id, p, n);
+        id[n] = '\0';
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
 }
 
 static void mark_down(oauth2_ctx_t *ctx, redis_t *r, node_t *n)
@@ -337,6 +361,12 @@ static oauth2_status_t checkout(oauth2_ctx_t *ctx, redis_t *r, node_t *n,
         return OAUTH2_UNAVAILABLE;
     }
     mark_up(ctx, r, n);
+    if (r->cache != NULL) { /* which server do requests reach now? */
+        char id[OAUTH2_RCACHE_ID_LEN];
+
+        server_id(k->c, id);
+        oauth2_rcache_data_id(r->cache, id);
+    }
     return OAUTH2_OK;
 }
 
@@ -807,9 +837,6 @@ static oauth2_status_t redis_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
     }
     if ((s = run(ctx, r, 2, argv, lens, &rep)) != OAUTH2_OK)
         return s;
-
-    if (s != OAUTH2_OK)
-        return s;
     if (rep->type == REDIS_REPLY_NIL) {
         s = OAUTH2_NOT_FOUND;
     }
@@ -990,11 +1017,14 @@ oauth2_rcache_t *oauth2_store_redis_rcache(const oauth2_store_t *st)
 }
 
 /* The read cache's listener connection: to the one node of redis://. */
-static redisContext *cache_dial(oauth2_ctx_t *ctx, void *baton)
+static redisContext *cache_dial(oauth2_ctx_t *ctx, void *baton, char run_id[])
 {
     redis_t *r = baton;
+    redisContext *c = connect_one(ctx, r, r->nodes[0]);
 
-    return connect_one(ctx, r, r->nodes[0]);
+    if (c != NULL)
+        server_id(c, run_id);
+    return c;
 }
 
 oauth2_status_t oauth2_store_redis_create(oauth2_ctx_t *ctx, apr_pool_t *p,

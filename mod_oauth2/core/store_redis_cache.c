@@ -19,21 +19,31 @@
  *  - a GET reply is kept only if no invalidation arrived since before the
  *    GET was sent (epoch): a write that races the reply is never hidden;
  *  - anything unread on the listener's socket (a message the listener has
- *    yet to apply, or the server's FIN) stops hits at once (quiet());
+ *    yet to apply, or the server's FIN) stops hits at once (quiet()), and
+ *    so do messages it has read but not yet applied (busy);
+ *  - the listener and the pooled connections must be on the same server
+ *    (INFO run_id), else a DNS name or proxy could split them;
+ *  - time is CLOCK_MONOTONIC: a wall clock stepped back cannot stretch
+ *    the liveness window;
  *  - this process's own writes drop the key before and after they run.
  * What remains is the travel time of Redis's message to this host
  * (sub-millisecond on a LAN): a logout on another node takes effect here
  * that much later. cache=0 turns all of this off.
  *
  * Entries are malloc'd (they outlive requests) in `slots` direct-mapped
- * slots, newest wins; values over MAX_CACHED bytes are not kept.
+ * slots, newest wins; values over MAX_CACHED bytes are not kept, nor any
+ * beyond BUDGET bytes in all. The listener blocks every signal (httpd's
+ * handlers belong to its own threads) and its sockets are close-on-exec.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
@@ -42,8 +52,10 @@
 #include "store_redis_cache.h"
 
 #define MAX_CACHED (64 * 1024)
+#define BUDGET ((size_t)32 * 1024 * 1024) /* bytes of values per store */
 #define BACKOFF_MIN apr_time_from_msec(250)
 #define BACKOFF_MAX apr_time_from_sec(5)
+#define REFUSED_RETRY apr_time_from_sec(300)
 
 typedef struct entry_t {
     char *key; /* NULL: empty */
@@ -57,7 +69,12 @@ struct oauth2_rcache_t {
     apr_uint64_t epoch; /* bumped by every invalidation and flush */
     int live;           /* subscribed */
     int fd;             /* the listener's socket while live, else -1 */
-    apr_time_t seen;    /* last reply from Redis on the listener */
+    int busy;           /* the listener holds read, unapplied messages */
+    apr_time_t seen;    /* last reply from Redis on the listener (mono()) */
+    size_t bytes;       /* of cached values, at most BUDGET */
+    char listen_id[OAUTH2_RCACHE_ID_LEN]; /* run_id the listener is on */
+    char data_id[OAUTH2_RCACHE_ID_LEN];   /* run_id of the latest pooled
+                                           * connection */
     int stop;
     oauth2_rcache_stats_t st;
     /* constants after create */
@@ -71,6 +88,24 @@ struct oauth2_rcache_t {
     int wake[2]; /* a byte on wake[1] ends the listener's wait */
     pthread_t thread;
 };
+
+/* Monotonic microseconds: a wall clock stepped back would keep a silent
+ * listener "live" for as long as the step. */
+static apr_time_t mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/*
+ * May a request use the cache now? With c->mu held. The listener must be
+ * subscribed, recently heard from, not holding messages it has read but
+ * not applied, on the very server the requests talk to (run_id: a DNS name
+ * or proxy could send the two elsewhere), and have nothing unread.
+ */
+static int usable(oauth2_rcache_t *c);
 
 static unsigned slot_index(const oauth2_rcache_t *c, const char *key)
 {
@@ -89,13 +124,20 @@ static void clear_entry(entry_t *e)
 }
 
 /* With c->mu held. */
+static void evict(oauth2_rcache_t *c, entry_t *e)
+{
+    c->bytes -= e->len;
+    clear_entry(e);
+}
+
+/* With c->mu held. */
 static void flush_locked(oauth2_rcache_t *c)
 {
     int i;
 
     for (i = 0; i < c->nslots; i++)
         if (c->slots[i].key != NULL)
-            clear_entry(&c->slots[i]);
+            evict(c, &c->slots[i]);
     c->epoch++;
     c->st.flushes++;
 }
@@ -114,7 +156,7 @@ static void drop_locked(oauth2_rcache_t *c, const char *key, size_t len)
     }
     e = &c->slots[slot_index(c, k)];
     if (e->key != NULL && strcmp(e->key, k) == 0)
-        clear_entry(e);
+        evict(c, e);
     free(k);
 }
 
@@ -138,15 +180,21 @@ static int quiet(int fd)
            (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+static int usable(oauth2_rcache_t *c)
+{
+    return c->live && !c->busy && mono() - c->seen < OAUTH2_RCACHE_LIVE &&
+           c->listen_id[0] != '\0' && strcmp(c->listen_id, c->data_id) == 0 &&
+           quiet(c->fd);
+}
+
 int oauth2_rcache_get(oauth2_rcache_t *c, apr_pool_t *p, const char *key,
                       char **val, size_t *len)
 {
-    apr_time_t now = apr_time_now();
     entry_t *e;
     int hit = 0;
 
     pthread_mutex_lock(&c->mu);
-    if (c->live && now - c->seen < OAUTH2_RCACHE_LIVE && quiet(c->fd)) {
+    if (usable(c)) {
         e = &c->slots[slot_index(c, key)];
         if (e->key != NULL && strcmp(e->key, key) == 0) {
             *val = apr_pstrmemdup(p, e->val, e->len);
@@ -189,13 +237,14 @@ void oauth2_rcache_put(oauth2_rcache_t *c, const char *key, const char *val,
     memcpy(n.val, val, len);
     n.len = len;
     pthread_mutex_lock(&c->mu);
-    if (!c->live || c->epoch != epoch) {
+    e = &c->slots[slot_index(c, key)];
+    if (!usable(c) || c->epoch != epoch || c->bytes - e->len + len > BUDGET) {
         pthread_mutex_unlock(&c->mu);
         clear_entry(&n);
         return;
     }
-    e = &c->slots[slot_index(c, key)];
     old = *e;
+    c->bytes += len - old.len;
     *e = n;
     pthread_mutex_unlock(&c->mu);
     clear_entry(&old);
@@ -212,7 +261,18 @@ void oauth2_rcache_stats(oauth2_rcache_t *c, oauth2_rcache_stats_t *out)
 {
     pthread_mutex_lock(&c->mu);
     *out = c->st;
-    out->live = c->live && apr_time_now() - c->seen < OAUTH2_RCACHE_LIVE;
+    out->live = usable(c);
+    out->bytes = c->bytes;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void oauth2_rcache_data_id(oauth2_rcache_t *c, const char *run_id)
+{
+    pthread_mutex_lock(&c->mu);
+    if (strcmp(c->data_id, run_id ? run_id : "") != 0) {
+        flush_locked(c); /* the requests moved: nothing cached holds */
+        snprintf(c->data_id, sizeof(c->data_id), "%s", run_id ? run_id : "");
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -238,13 +298,24 @@ static int nap(oauth2_rcache_t *c, apr_interval_time_t t)
 }
 
 /* rc NULL: not live. Before rc is freed, so quiet() never sees a stale fd. */
-static void set_live(oauth2_rcache_t *c, const redisContext *rc)
+static void set_live(oauth2_rcache_t *c, const redisContext *rc,
+                     const char *run_id)
 {
     pthread_mutex_lock(&c->mu);
     flush_locked(c); /* messages were or will be missed either way */
     c->live = rc != NULL;
     c->fd = rc != NULL ? rc->fd : -1;
-    c->seen = apr_time_now();
+    c->busy = 0;
+    c->seen = mono();
+    snprintf(c->listen_id, sizeof(c->listen_id), "%s",
+             rc != NULL && run_id ? run_id : "");
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void set_busy(oauth2_rcache_t *c, int busy)
+{
+    pthread_mutex_lock(&c->mu);
+    c->busy = busy;
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -270,7 +341,11 @@ static int expect(oauth2_ctx_t *ctx, redisContext *rc, redisReply *rep,
 /* CLIENT ID, tracking redirected to ourselves, SUBSCRIBE; 0 + ctx->err. */
 static int subscribe(oauth2_ctx_t *ctx, oauth2_rcache_t *c, redisContext *rc)
 {
-    redisReply *rep = redisCommand(rc, "CLIENT ID");
+    redisReply *rep;
+
+    /* not inherited by CGI scripts: a reader there would eat messages */
+    (void)fcntl(rc->fd, F_SETFD, FD_CLOEXEC);
+    rep = redisCommand(rc, "CLIENT ID");
     long long id;
     int ok;
 
@@ -302,7 +377,7 @@ static void handle(oauth2_rcache_t *c, const redisReply *rep)
     size_t i;
 
     pthread_mutex_lock(&c->mu);
-    c->seen = apr_time_now();
+    c->seen = mono();
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
         rep->element[0]->type == REDIS_REPLY_STRING &&
         strcmp(rep->element[0]->str, "message") == 0) {
@@ -338,9 +413,11 @@ static void serve(oauth2_ctx_t *ctx, oauth2_rcache_t *c, redisContext *rc)
         if (stopping(c))
             return;
         if (fds[0].revents != 0) {
+            /* read but unapplied messages: no hits until applied */
+            set_busy(c, 1);
             if (redisBufferRead(rc) != REDIS_OK) {
                 oauth2_err_set(ctx, "%s", rc->errstr);
-                return;
+                return; /* set_live(NULL) follows */
             }
             for (;;) {
                 rep = NULL;
@@ -353,14 +430,23 @@ static void serve(oauth2_ctx_t *ctx, oauth2_rcache_t *c, redisContext *rc)
                 handle(c, rep);
                 freeReplyObject(rep);
             }
+            set_busy(c, 0);
         }
-        now = apr_time_now();
+        now = mono();
         pthread_mutex_lock(&c->mu);
-        done = now - c->seen >= OAUTH2_RCACHE_LIVE;
+        done =
+            now - c->seen >= OAUTH2_RCACHE_LIVE ? 1
+            : (c->data_id[0] != '\0' && strcmp(c->listen_id, c->data_id) != 0)
+                ? 2
+                : 0;
         pthread_mutex_unlock(&c->mu);
         if (done) {
-            oauth2_err_set(ctx, "no answer for %ld ms",
-                           (long)(OAUTH2_RCACHE_LIVE / 1000));
+            if (done == 1)
+                oauth2_err_set(ctx, "no answer for %ld ms",
+                               (long)(OAUTH2_RCACHE_LIVE / 1000));
+            else
+                oauth2_err_set(ctx, "requests reach another Redis server "
+                                    "(run_id) than the listener");
             return;
         }
         if (now - pinged >= OAUTH2_RCACHE_PING) {
@@ -381,6 +467,7 @@ static void *listen_main(void *arg)
 {
     oauth2_rcache_t *c = arg;
     apr_interval_time_t backoff = 0;
+    char run_id[OAUTH2_RCACHE_ID_LEN];
     int warned = 0;
 
     while (!stopping(c)) {
@@ -395,17 +482,17 @@ static void *listen_main(void *arg)
         }
         oauth2_ctx_init(&ctx, tp, c->has_log ? &c->log : NULL, apr_time_now());
         /* a failed connect is silent: the requests report Redis down */
-        if ((rc = c->dial(&ctx, c->baton)) != NULL) {
+        if ((rc = c->dial(&ctx, c->baton, run_id)) != NULL) {
             if (subscribe(&ctx, c, rc)) {
                 backoff = 0;
-                set_live(c, rc);
+                set_live(c, rc, run_id);
                 oauth2_log_info(&ctx,
                                 OAUTH2_LOGNO(00481) "redis: invalidations "
                                                     "for %s subscribed; "
                                                     "read cache on",
                                 c->prefix);
                 serve(&ctx, c, rc);
-                set_live(c, NULL);
+                set_live(c, NULL, NULL);
                 if (!stopping(c))
                     oauth2_log_notice(&ctx,
                                       OAUTH2_LOGNO(00482) "redis: "
@@ -415,22 +502,30 @@ static void *listen_main(void *arg)
                                                           "until it is back",
                                       ctx.err.text);
             }
-            else if (!rc->err && !warned++) /* refused, not unreachable */
-                oauth2_log_warn(&ctx,
-                                OAUTH2_LOGNO(00484) "redis: cannot subscribe "
-                                                    "to invalidations (%s); "
-                                                    "read cache off (it "
-                                                    "needs Redis 6 or later "
-                                                    "and, for an ACL user, "
-                                                    "the channel "
-                                                    "__redis__:invalidate)",
-                                ctx.err.text);
+            else if (!rc->err) {             /* refused, not unreachable */
+                backoff = REFUSED_RETRY / 2; /* doubled below */
+                if (!warned++)
+                    oauth2_log_warn(
+                        &ctx,
+                        OAUTH2_LOGNO(00484) "redis: cannot subscribe "
+                                            "to invalidations (%s); "
+                                            "read cache off (it "
+                                            "needs Redis 6 or later "
+                                            "and, for an ACL user, "
+                                            "the channel "
+                                            "__redis__:invalidate)",
+                        ctx.err.text);
+            }
             redisFree(rc);
         }
         apr_pool_destroy(tp);
-        backoff = backoff == 0 ? BACKOFF_MIN : backoff * 2;
-        if (backoff > BACKOFF_MAX)
-            backoff = BACKOFF_MAX;
+        if (backoff < REFUSED_RETRY / 2) {
+            backoff = backoff == 0 ? BACKOFF_MIN : backoff * 2;
+            if (backoff > BACKOFF_MAX)
+                backoff = BACKOFF_MAX;
+        }
+        else
+            backoff = REFUSED_RETRY;
         if (nap(c, backoff))
             break;
     }
@@ -466,6 +561,8 @@ oauth2_rcache_t *oauth2_rcache_create(apr_pool_t *p, int slots,
                                       oauth2_rcache_dial_fn dial, void *baton)
 {
     oauth2_rcache_t *c = apr_pcalloc(p, sizeof(*c));
+    sigset_t all, old;
+    int ok;
 
     if (slots < 1)
         return NULL;
@@ -481,12 +578,18 @@ oauth2_rcache_t *oauth2_rcache_create(apr_pool_t *p, int slots,
     c->baton = baton;
     if ((c->slots = calloc((size_t)slots, sizeof(entry_t))) == NULL)
         return NULL;
-    if (pipe(c->wake) != 0) {
+    if (pipe2(c->wake, O_CLOEXEC) != 0) {
         free(c->slots);
         return NULL;
     }
-    if (pthread_mutex_init(&c->mu, NULL) != 0 ||
-        pthread_create(&c->thread, NULL, listen_main, c) != 0) {
+    /* No signal for the listener: httpd's handlers (prefork's just_die
+     * destroys the child pool) must run on its own threads. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    ok = pthread_mutex_init(&c->mu, NULL) == 0 &&
+         pthread_create(&c->thread, NULL, listen_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok) {
         free(c->slots);
         close(c->wake[0]);
         close(c->wake[1]);

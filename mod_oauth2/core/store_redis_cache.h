@@ -19,8 +19,13 @@
 
 typedef struct oauth2_rcache_t oauth2_rcache_t;
 
-/* A new connection that passed AUTH/SELECT, or NULL with ctx->err set. */
-typedef redisContext *(*oauth2_rcache_dial_fn)(oauth2_ctx_t *ctx, void *baton);
+/* A Redis run_id (40 hex) and its NUL. */
+#define OAUTH2_RCACHE_ID_LEN 41
+
+/* A new connection that passed AUTH/SELECT, or NULL with ctx->err set;
+ * run_id gets the server's INFO run_id ("" when it gives none). */
+typedef redisContext *(*oauth2_rcache_dial_fn)(oauth2_ctx_t *ctx, void *baton,
+                                               char run_id[]);
 
 /*
  * `slots` entries (direct-mapped by key hash) for keys beginning with
@@ -49,9 +54,14 @@ void oauth2_rcache_put(oauth2_rcache_t *c, const char *key, const char *val,
 /* Forget key now (this process is about to write it). */
 void oauth2_rcache_drop(oauth2_rcache_t *c, const char *key);
 
+/* The server (INFO run_id) that requests reach, taken from each new pooled
+ * connection: hits and fills only while it is the listener's server. */
+void oauth2_rcache_data_id(oauth2_rcache_t *c, const char *run_id);
+
 typedef struct oauth2_rcache_stats_t {
     unsigned long hits, misses, invalidations, flushes;
-    int live;
+    size_t bytes;
+    int live; /* a request could be answered from the cache now */
 } oauth2_rcache_stats_t;
 
 void oauth2_rcache_stats(oauth2_rcache_t *c, oauth2_rcache_stats_t *out);

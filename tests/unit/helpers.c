@@ -1,6 +1,7 @@
 /*
  * helpers.c - fixtures shared by the unit tests (see helpers.h).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "helpers.h"
 
 static int apr_ready;
+/* The store's read cache logs from its own thread. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void capture(void *data, const char *file, int line,
                     oauth2_log_level_t level, const char *msg)
@@ -22,10 +25,12 @@ static void capture(void *data, const char *file, int line,
     (void)file;
     (void)line;
     (void)level;
+    pthread_mutex_lock(&log_mu);
     n = snprintf(f->logbuf + f->loglen, sizeof(f->logbuf) - f->loglen, "%s\n",
                  msg);
     if (n > 0 && (size_t)n < sizeof(f->logbuf) - f->loglen)
         f->loglen += (size_t)n;
+    pthread_mutex_unlock(&log_mu);
 }
 
 int th_setup(void **state)
@@ -62,7 +67,12 @@ int th_teardown(void **state)
 
 int th_logged(const th_fixture_t *f, const char *needle)
 {
-    return strstr(f->logbuf, needle) != NULL;
+    int found;
+
+    pthread_mutex_lock(&log_mu);
+    found = strstr(f->logbuf, needle) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return found;
 }
 
 char *th_read_file(apr_pool_t *p, const char *relpath, size_t *len)

@@ -419,6 +419,8 @@ static oauth2_store_t *cached(th_fixture_t *f)
     o.connect_timeout = apr_time_from_msec(300);
     st = mk(f, NULL, PASS, 0, &o);
     assert_non_null(oauth2_store_redis_rcache(st));
+    /* a pooled connection tells the cache which server requests reach */
+    (void)oauth2_store_del(&f->ctx, st, SK);
     assert_true(wait_live(st, 1));
     return st;
 }
@@ -486,6 +488,32 @@ static void cache_hits_and_follows_other_writers(void **state)
     for (i = 0; i < 200 && stats(st).flushes == s0.flushes; i++)
         ms_sleep(5);
     expect_get(f, st, SK, NULL);
+}
+
+/* Requests reaching another server than the listener (a DNS name or a
+ * proxy switched): no hits, whatever is cached. */
+static void another_server_than_the_listener_means_no_hits(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_store_t *st = cached(f);
+    oauth2_rcache_t *rc = oauth2_store_redis_rcache(st);
+    oauth2_rcache_stats_t s0;
+    int i;
+
+    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, "m1", 2, SEC(60)),
+                     OAUTH2_OK);
+    s0 = stats(st);
+    for (i = 0; i < 100 && stats(st).hits == s0.hits; i++) {
+        expect_get(f, st, SK, "m1");
+        ms_sleep(2);
+    }
+    assert_int_equal(stats(st).hits, s0.hits + 1);
+    oauth2_rcache_data_id(rc, "0123456789abcdef0123456789abcdef01234567");
+    assert_int_equal(stats(st).live, 0);
+    s0 = stats(st);
+    expect_get(f, st, SK, "m1");
+    expect_get(f, st, SK, "m1");
+    assert_int_equal(stats(st).hits, s0.hits);
 }
 
 /* Another writer's change reaches every read soon after its reply: the
@@ -617,6 +645,9 @@ int main(void)
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(other_writers_converge_every_time,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(
+            another_server_than_the_listener_means_no_hits, th_setup,
+            th_teardown),
         cmocka_unit_test_setup_teardown(
             dead_or_silent_server_is_never_answered_from_cache, th_setup,
             th_teardown),
