@@ -69,6 +69,7 @@ struct oauth2_rcache_t {
     apr_uint64_t epoch; /* bumped by every invalidation and flush */
     int live;           /* subscribed */
     int fd;             /* the listener's socket while live, else -1 */
+    unsigned fdgen;     /* bumped whenever fd changes (before a close) */
     int busy;           /* the listener holds read, unapplied messages */
     apr_time_t seen;    /* last reply from Redis on the listener (mono()) */
     size_t bytes;       /* of cached values, at most BUDGET */
@@ -180,21 +181,37 @@ static int quiet(int fd)
            (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-static int usable(oauth2_rcache_t *c)
+/* usable() but the socket peek; with c->mu held. */
+static int usable_state(const oauth2_rcache_t *c)
 {
     return c->live && !c->busy && mono() - c->seen < OAUTH2_RCACHE_LIVE &&
-           c->listen_id[0] != '\0' && strcmp(c->listen_id, c->data_id) == 0 &&
-           quiet(c->fd);
+           c->listen_id[0] != '\0' && strcmp(c->listen_id, c->data_id) == 0;
+}
+
+static int usable(oauth2_rcache_t *c)
+{
+    return usable_state(c) && quiet(c->fd);
 }
 
 int oauth2_rcache_get(oauth2_rcache_t *c, apr_pool_t *p, const char *key,
                       char **val, size_t *len)
 {
     entry_t *e;
-    int hit = 0;
+    unsigned gen = 0;
+    int hit = 0, fd = -1;
 
+    /* the peek is a syscall: not under the lock every request takes. An fd
+     * closed and reused meanwhile shows as a changed fdgen below. */
     pthread_mutex_lock(&c->mu);
-    if (usable(c)) {
+    if (usable_state(c)) {
+        fd = c->fd;
+        gen = c->fdgen;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (fd >= 0 && !quiet(fd))
+        fd = -1;
+    pthread_mutex_lock(&c->mu);
+    if (fd >= 0 && c->fdgen == gen && usable_state(c)) {
         e = &c->slots[slot_index(c, key)];
         if (e->key != NULL && strcmp(e->key, key) == 0) {
             *val = apr_pstrmemdup(p, e->val, e->len);
@@ -305,6 +322,7 @@ static void set_live(oauth2_rcache_t *c, const redisContext *rc,
     flush_locked(c); /* messages were or will be missed either way */
     c->live = rc != NULL;
     c->fd = rc != NULL ? rc->fd : -1;
+    c->fdgen++;
     c->busy = 0;
     c->seen = mono();
     snprintf(c->listen_id, sizeof(c->listen_id), "%s",
