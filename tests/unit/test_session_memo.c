@@ -42,6 +42,18 @@ static oauth2_session_t *reader(th_fixture_t *f, const oauth2_session_t *a)
     return p;
 }
 
+/* A new request opening a's cookie over val: must open. */
+static oauth2_session_t *opened(th_fixture_t *f,
+                                const oauth2_crypto_keyring_t *r,
+                                const oauth2_session_t *a, const char *val,
+                                size_t len)
+{
+    oauth2_session_t *p = reader(f, a);
+
+    assert_int_equal(oauth2_session_open(&f->ctx, r, p, val, len), OAUTH2_OK);
+    return p;
+}
+
 static void hits(unsigned long *h)
 {
     unsigned long m;
@@ -171,7 +183,7 @@ static void misses(unsigned long *m)
 static void a_changed_ring_is_never_a_hit(void **state)
 {
     th_fixture_t *f = *state;
-    oauth2_session_t *a = full(f), *p;
+    oauth2_session_t *a = full(f);
     oauth2_crypto_keyring_t rotated = {ring.current, "an older passphrase 01"};
     unsigned long h0, h1, m0, m1;
     char *val;
@@ -179,31 +191,21 @@ static void a_changed_ring_is_never_a_hit(void **state)
 
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
                      OAUTH2_OK);
-    p = reader(f, a);
-    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
-                     OAUTH2_OK);
+    opened(f, &ring, a, val, len);
     hits(&h0);
-    p = reader(f, a);
-    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
-                     OAUTH2_OK);
+    opened(f, &ring, a, val, len);
     hits(&h1);
     assert_int_equal(h1, h0 + 1);
     /* same current passphrase: the value opens, but not from the memo */
     misses(&m0);
-    p = reader(f, a);
-    assert_int_equal(oauth2_session_open(&f->ctx, &rotated, p, val, len),
-                     OAUTH2_OK);
+    opened(f, &rotated, a, val, len);
     misses(&m1);
     assert_int_equal(m1, m0 + 1);
-    p = reader(f, a);
-    assert_int_equal(oauth2_session_open(&f->ctx, &rotated, p, val, len),
-                     OAUTH2_OK);
+    opened(f, &rotated, a, val, len);
     hits(&h0);
     assert_int_equal(h0, h1 + 1);
     /* and back */
-    p = reader(f, a);
-    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
-                     OAUTH2_OK);
+    opened(f, &ring, a, val, len);
     misses(&m0);
     assert_int_equal(m0, m1 + 1);
 }

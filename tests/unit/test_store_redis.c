@@ -436,25 +436,50 @@ static void expect_get(th_fixture_t *f, oauth2_store_t *st, const char *key,
         assert_string_equal(v, want);
 }
 
+/* Set key to want through the store, then read until one read is a hit:
+ * Redis's message about our own SET may void the first fill. */
+static void set_until_hit(th_fixture_t *f, oauth2_store_t *st,
+                          const char *key, const char *want)
+{
+    oauth2_rcache_stats_t s0;
+    int i;
+
+    assert_int_equal(
+        oauth2_store_set(&f->ctx, st, key, want, strlen(want), SEC(60)),
+        OAUTH2_OK);
+    s0 = stats(st);
+    for (i = 0; i < 100 && stats(st).hits == s0.hits; i++) {
+        expect_get(f, st, key, want);
+        ms_sleep(2);
+    }
+    assert_int_equal(stats(st).hits, s0.hits + 1);
+}
+
+/* Another writer's command, then wait (real time) for Redis's message. */
+static void admin_and_wait(oauth2_store_t *st, const char *fmt, const char *a,
+                           const char *b)
+{
+    oauth2_rcache_stats_t s0 = stats(st), s;
+    int i;
+
+    admin_cmd(fmt, a, b);
+    for (i = 0; i < 200; i++) {
+        s = stats(st);
+        if (s.invalidations != s0.invalidations || s.flushes != s0.flushes)
+            return;
+        ms_sleep(5);
+    }
+}
+
 static void cache_hits_and_follows_other_writers(void **state)
 {
     th_fixture_t *f = *state;
     oauth2_store_t *st = cached(f), *plain = mk(f, NULL, PASS, 0, NULL);
-    oauth2_rcache_stats_t s0, s1;
-    int i;
+    oauth2_rcache_stats_t s1;
 
     assert_null(oauth2_store_redis_rcache(plain)); /* off unless asked */
-    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, "v1", 2, SEC(60)),
-                     OAUTH2_OK);
-    /* Redis's message about our own SET may void the first fill: a
-     * later read is a hit */
-    s0 = stats(st);
-    for (i = 0; i < 100 && stats(st).hits == s0.hits; i++) {
-        expect_get(f, st, SK, "v1");
-        ms_sleep(2);
-    }
+    set_until_hit(f, st, SK, "v1");
     s1 = stats(st);
-    assert_int_equal(s1.hits, s0.hits + 1);
     /* other keys are never kept */
     assert_int_equal(oauth2_store_set(&f->ctx, st, "other", "o", 1, SEC(60)),
                      OAUTH2_OK);
@@ -468,25 +493,16 @@ static void cache_hits_and_follows_other_writers(void **state)
     expect_get(f, st, SK, "v2");
     /* another node's write and delete: the first read after Redis's
      * message has reached this process sees them */
-    s0 = stats(st);
-    admin_cmd("SET %s %s", SK, "v3");
-    for (i = 0; i < 200 && stats(st).invalidations == s0.invalidations; i++)
-        ms_sleep(5);
+    admin_and_wait(st, "SET %s %s", SK, "v3");
     expect_get(f, st, SK, "v3");
     expect_get(f, st, SK, "v3");
-    s0 = stats(st);
-    admin_cmd("DEL %s", SK, NULL);
-    for (i = 0; i < 200 && stats(st).invalidations == s0.invalidations; i++)
-        ms_sleep(5);
+    admin_and_wait(st, "DEL %s", SK, NULL);
     expect_get(f, st, SK, NULL);
     /* FLUSHALL empties it too */
     admin_cmd("SET %s %s", SK, "v4");
     expect_get(f, st, SK, "v4");
     expect_get(f, st, SK, "v4");
-    s0 = stats(st);
-    admin_cmd("FLUSHALL", NULL, NULL);
-    for (i = 0; i < 200 && stats(st).flushes == s0.flushes; i++)
-        ms_sleep(5);
+    admin_and_wait(st, "FLUSHALL", NULL, NULL);
     expect_get(f, st, SK, NULL);
 }
 
@@ -498,16 +514,8 @@ static void another_server_than_the_listener_means_no_hits(void **state)
     oauth2_store_t *st = cached(f);
     oauth2_rcache_t *rc = oauth2_store_redis_rcache(st);
     oauth2_rcache_stats_t s0;
-    int i;
 
-    assert_int_equal(oauth2_store_set(&f->ctx, st, SK, "m1", 2, SEC(60)),
-                     OAUTH2_OK);
-    s0 = stats(st);
-    for (i = 0; i < 100 && stats(st).hits == s0.hits; i++) {
-        expect_get(f, st, SK, "m1");
-        ms_sleep(2);
-    }
-    assert_int_equal(stats(st).hits, s0.hits + 1);
+    set_until_hit(f, st, SK, "m1");
     oauth2_rcache_data_id(rc, "0123456789abcdef0123456789abcdef01234567");
     assert_int_equal(stats(st).live, 0);
     s0 = stats(st);
