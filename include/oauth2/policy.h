@@ -138,6 +138,24 @@ const char *oauth2_policy_decision_json(apr_pool_t *p,
                                         const oauth2_policy_result_t *res,
                                         oauth2_status_t st);
 
+/*
+ * Where the processes sharing one policy (Apache children) record the
+ * version the last successful load or reload made current: memory shared
+ * across fork (the adapter uses anonymous shared memory), zeroed by the
+ * caller. Reloads are per process; with a slot, a process whose reload is
+ * refused while it still holds an older version than the slot names denies
+ * every request (eval ERROR) until the file loads again, instead of
+ * enforcing that older version. Without a slot (NULL, the default) the
+ * process keeps whatever it has.
+ */
+typedef struct oauth2_policy_shared_t {
+    volatile apr_uint32_t seq; /* odd while being written */
+    volatile char sha[13];
+} oauth2_policy_shared_t;
+
+/* Attach slot and record this process's current version in it. */
+void oauth2_policy_share(oauth2_policy_t *policy, oauth2_policy_shared_t *slot);
+
 /* First 12 hex digits of the active script's SHA-256. */
 const char *oauth2_policy_version(const oauth2_policy_t *policy);
 

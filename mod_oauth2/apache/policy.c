@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 #include <ap_provider.h>
@@ -281,11 +282,50 @@ static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
  * descriptor and writes whole lines with one write(2), so lines from
  * several processes and threads never interleave.
  */
+/*
+ * One anonymous shared slot per loaded policy and shadow, inherited by the
+ * children: each records the version the latest successful (re)load in any
+ * child made current, so a child left behind by a broken rewrite refuses
+ * rather than enforce an older version (oauth2_policy_share). Without the
+ * segment (logged) reloads stay purely per child.
+ */
+static void share_versions(apr_pool_t *pconf, server_rec *s)
+{
+    oauth2_policy_shared_t *slot;
+    apr_shm_t *shm = NULL;
+    server_rec *v;
+    apr_status_t rv;
+    size_t n = 0;
+
+    for (v = s; v != NULL; v = v->next)
+        n += (psrv(v)->policy != NULL) + (psrv(v)->shadow != NULL);
+    if (n == 0)
+        return;
+    rv = apr_shm_create(&shm, n * sizeof(*slot), NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     OAUTH2_LOGNO(00787) "no shared memory for policy "
+                                         "versions: each child reloads on "
+                                         "its own");
+        return;
+    }
+    slot = apr_shm_baseaddr_get(shm);
+    memset(slot, 0, n * sizeof(*slot));
+    for (v = s; v != NULL; v = v->next) {
+        if (psrv(v)->policy != NULL)
+            oauth2_policy_share(psrv(v)->policy, slot++);
+        if (psrv(v)->shadow != NULL)
+            oauth2_policy_share(psrv(v)->shadow, slot++);
+    }
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                        server_rec *s)
 {
     apr_hash_t *open = apr_hash_make(ptemp);
     apr_status_t rv;
+
+    share_versions(pconf, s);
 
     for (; s != NULL; s = s->next) {
         psrv_t *c = psrv(s);

@@ -67,6 +67,8 @@ struct oauth2_policy_t {
     /* fields any memoized decision read: read without the lock to build
      * key parts before taking it (a stale value only costs a miss) */
     volatile apr_uint32_t memo_union;
+    oauth2_policy_shared_t *shared; /* NULL: reloads purely per process */
+    volatile apr_uint32_t behind;   /* refused while older than shared */
 };
 
 void oauth2_policy_limits_default(oauth2_policy_limits_t *lim)
@@ -493,6 +495,16 @@ oauth2_status_t oauth2_policy_eval(oauth2_ctx_t *ctx, oauth2_policy_t *policy,
     unsigned want;
     int hit = 0;
 
+    if (apr_atomic_read32(&policy->behind)) {
+        memset(res, 0, sizeof(*res));
+        oauth2_err_set(ctx,
+                       "policy %s: version %s is older than the one "
+                       "other processes enforce, and the file does not "
+                       "load (OA00506)",
+                       policy->path, policy->sha);
+        oauth2_log_debug(ctx, OAUTH2_LOGNO(00507) "%s", ctx->err.text);
+        return OAUTH2_ERROR;
+    }
     if (policy->lim.memo == 0)
         return eval_gen(ctx, policy, NULL, req, res, NULL);
     t0 = apr_time_now();
@@ -1044,6 +1056,51 @@ oauth2_status_t oauth2_policy_load(oauth2_ctx_t *ctx, apr_pool_t *owner_pool,
 }
 
 /* Make `g` current; the old version is retired and freed by its last user. */
+/* ---- the version shared by the processes (oauth2_policy_share) ---------- */
+
+#define SPIN_MAX 100000
+
+static void shared_write(oauth2_policy_shared_t *s, const char *sha)
+{
+    apr_uint32_t v;
+    int i;
+
+    for (i = 0; i < SPIN_MAX; i++) {
+        v = apr_atomic_read32(&s->seq);
+        if (!(v & 1) && apr_atomic_cas32(&s->seq, v + 1, v) == v)
+            break;
+    }
+    for (i = 0; i < 13; i++)
+        s->sha[i] = sha[i];
+    apr_atomic_set32(&s->seq, (apr_atomic_read32(&s->seq) | 1) + 1);
+}
+
+/* 0 when no consistent copy could be read (a writer died mid-write). */
+static int shared_read(const oauth2_policy_shared_t *s, char out[13])
+{
+    apr_uint32_t a, b;
+    int i, n;
+
+    for (n = 0; n < SPIN_MAX; n++) {
+        a = apr_atomic_read32((volatile apr_uint32_t *)&s->seq);
+        for (i = 0; i < 13; i++)
+            out[i] = s->sha[i];
+        b = apr_atomic_read32((volatile apr_uint32_t *)&s->seq);
+        if (!(a & 1) && a == b) {
+            out[12] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void oauth2_policy_share(oauth2_policy_t *policy, oauth2_policy_shared_t *slot)
+{
+    policy->shared = slot;
+    if (slot != NULL)
+        shared_write(slot, policy->sha);
+}
+
 static void activate(oauth2_policy_t *pol, gen_t *g)
 {
     gen_t *old;
@@ -1053,6 +1110,9 @@ static void activate(oauth2_policy_t *pol, gen_t *g)
     old = pol->cur;
     pol->cur = g;
     memcpy(pol->sha, g->sha, sizeof(pol->sha));
+    if (pol->shared != NULL)
+        shared_write(pol->shared, pol->sha);
+    apr_atomic_set32(&pol->behind, 0);
     old->retired = 1;
     idle = old->idle;
     old->idle = NULL;
@@ -1121,6 +1181,21 @@ oauth2_status_t oauth2_policy_maybe_reload(oauth2_ctx_t *ctx,
                          OAUTH2_LOGNO(00504) "policy %s: new version "
                                              "refused, keeping %s: %s",
                          policy->path, policy->sha, ctx->err.text);
+        if (policy->shared != NULL) {
+            char latest[13] = "unknown";
+
+            if (!shared_read(policy->shared, latest) ||
+                strcmp(latest, policy->sha) != 0) {
+                apr_atomic_set32(&policy->behind, 1);
+                oauth2_log_error(
+                    ctx,
+                    OAUTH2_LOGNO(00506) "policy %s: this process still "
+                                        "enforces %s, other processes %s, "
+                                        "and the file does not load: every "
+                                        "request is refused until it does",
+                    policy->path, policy->sha, latest);
+            }
+        }
         return OAUTH2_DENIED;
     }
     activate(policy, g); /* g stays current: only a later reload frees it */

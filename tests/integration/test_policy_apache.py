@@ -257,6 +257,16 @@ MaxSpareThreads 25
 """
 
 
+THREE_CHILDREN = """
+ServerLimit 3
+StartServers 3
+ThreadsPerChild 4
+MaxRequestWorkers 12
+MinSpareThreads 12
+MaxSpareThreads 12
+"""
+
+
 class Load(threading.Thread):
     """Requests in a loop until stopped; collects the status codes."""
 
@@ -307,8 +317,9 @@ def test_hot_reload_under_requests(apache_factory, mock):
     def before(a):
         a.write_file("policies/live.lua", ALLOW_ALL)
     # One child: reloads are per process, and a child that saw no request
-    # while v2 was on disk would keep v1 after the broken rewrite
-    # (docs/policies.md, "Reloading"); this test is about one process.
+    # while v2 was on disk refuses (500, OA00506) after the broken rewrite
+    # (docs/policies.md, "States and reloading"); this test is about one
+    # process keeping its last good version.
     a = start(apache_factory, ONE_CHILD + policy_conf(mock, "policies/live.lua"),
               examples=(), before=before)
     tok = mint(mock)
@@ -515,3 +526,26 @@ def test_metadata_explicit_resource_and_off(apache_factory, mock):
     assert call(a, "/.well-known/oauth-protected-resource").status_code \
         == 404
     assert "resource_metadata" not in www(call(a, "/api/photos/1"))
+
+
+@pytest.mark.expect_lognos("OA00504", "OA00506")
+def test_no_child_falls_back_after_a_broken_rewrite(apache_factory, mock):
+    """v1 allows; v2 (deny everything) reaches some children; then the file
+    breaks. A child that never loaded v2 must not go on allowing with v1:
+    it refuses (500, OA00506) until the file loads again."""
+    def before(a):
+        a.write_file("policies/live.lua", ALLOW_ALL)
+    a = start(apache_factory,
+              THREE_CHILDREN + policy_conf(mock, "policies/live.lua"),
+              examples=(), before=before)
+    tok = mint(mock)
+    assert call(a, "/api/photos/1", tok).status_code == 200
+    replace_file(a, "policies/live.lua", DENY_ALL)
+    assert wait_status(a, tok, 403), "v2 never applied"
+    replace_file(a, "policies/live.lua", "return function(req) end end\n")
+    time.sleep(1.2)  # reload=1: every child's next request looks again
+    codes = [call(a, "/api/photos/1", tok).status_code for _ in range(60)]
+    assert 200 not in codes, codes
+    assert set(codes) <= {403, 500}, codes
+    replace_file(a, "policies/live.lua", ALLOW_ALL + "-- fixed\n")
+    assert wait_status(a, tok, 200), "the fixed file never applied"

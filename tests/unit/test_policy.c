@@ -1113,6 +1113,54 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
     return NULL;
 }
 
+/* Two processes sharing one version slot (as Apache children share
+ * anonymous memory): after v1 -> v2 -> a broken file, the one still on v1
+ * refuses every request; the one on v2 keeps v2; a good file brings both
+ * back. */
+static void behind_a_shared_version_refuses(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_policy_shared_t slot;
+    oauth2_policy_result_t res;
+    oauth2_policy_t *a = NULL, *b = NULL;
+    const char *path = write_named(f, "shared.lua", V1);
+
+    memset(&slot, 0, sizeof(slot));
+    assert_int_equal(oauth2_policy_load(&f->ctx, f->pool, path,
+                                        lib_dir(f->pool), NULL, &a),
+                     OAUTH2_OK);
+    assert_int_equal(oauth2_policy_load(&f->ctx, f->pool, path,
+                                        lib_dir(f->pool), NULL, &b),
+                     OAUTH2_OK);
+    oauth2_policy_share(a, &slot);
+    oauth2_policy_share(b, &slot);
+    write_named(f, "shared.lua", V2);
+    f->ctx.now += apr_time_from_sec(6);
+    assert_int_equal(oauth2_policy_maybe_reload(&f->ctx, a), OAUTH2_OK);
+    /* b saw no request while v2 was on disk */
+    write_named(f, "shared.lua", "return function( -- broken\n");
+    f->ctx.now += apr_time_from_sec(6);
+    assert_int_equal(oauth2_policy_maybe_reload(&f->ctx, b), OAUTH2_DENIED);
+    assert_true(th_logged(f, "OA00506"));
+    assert_int_equal(eval(f, b, "GET", "/", NULL, NULL, &res), OAUTH2_ERROR);
+    assert_non_null(strstr(f->ctx.err.text, "older than the one"));
+    assert_int_equal(oauth2_policy_maybe_reload(&f->ctx, a), OAUTH2_DENIED);
+    assert_int_equal(eval(f, a, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+    assert_string_equal(res.reason, "v2 denies");
+    /* fixed: both load it, b answers again */
+    write_named(f, "shared.lua", V1 "-- v4\n");
+    f->ctx.now += apr_time_from_sec(6);
+    assert_int_equal(oauth2_policy_maybe_reload(&f->ctx, b), OAUTH2_OK);
+    assert_int_equal(eval(f, b, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+    assert_true(res.allow);
+    /* without a slot a process keeps what it has (the old behaviour) */
+    oauth2_policy_share(a, NULL);
+    write_named(f, "shared.lua", "return function( -- broken again\n");
+    f->ctx.now += apr_time_from_sec(6);
+    assert_int_equal(oauth2_policy_maybe_reload(&f->ctx, a), OAUTH2_DENIED);
+    assert_int_equal(eval(f, a, "GET", "/", NULL, NULL, &res), OAUTH2_OK);
+}
+
 static void concurrent_evals_and_reload(void **state)
 {
     th_fixture_t *f = *state;
@@ -1178,6 +1226,7 @@ int main(void)
         T(states_are_reused),
         T(eval_cost_measured),
         T(reload_activates_only_good_versions),
+        T(behind_a_shared_version_refuses),
         T(run_tests_counts_cases),
         T(concurrent_evals_and_reload),
 #undef T
