@@ -75,6 +75,12 @@ def _pid_alive(pid):
     return True
 
 
+def _children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], text=True,
+                         stdout=subprocess.PIPE).stdout.split()
+    return [int(p) for p in out]
+
+
 def _wait_pid_gone(pid, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -214,10 +220,19 @@ class Apache:
             return
         pid = self.pid()
         if pid is not None and _pid_alive(pid):
+            children = _children(pid)
             self._run("-k", "stop")
             if not _wait_pid_gone(pid, 15):
+                # `-k stop` reads the config first: a test that left a
+                # broken file behind gets here; the children would outlive
+                # a killed parent, so they go too
                 os.kill(pid, signal.SIGKILL)
                 _wait_pid_gone(pid, 5)
+                for c in children:
+                    try:
+                        os.kill(c, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         self.started = False
         if self in _live:
             _live.remove(self)
