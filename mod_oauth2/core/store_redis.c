@@ -869,6 +869,20 @@ static void uncache(redis_t *r, const char *full)
         oauth2_rcache_drop(r->cache, full);
 }
 
+/* run() for a command that changes argv[1]: the read cache drops the key
+ * before, and after (a GET that raced the write kept nothing). */
+static oauth2_status_t run_write(oauth2_ctx_t *ctx, redis_t *r, int argc,
+                                 const char **argv, const size_t *lens,
+                                 redisReply **out)
+{
+    oauth2_status_t s;
+
+    uncache(r, argv[1]);
+    s = run(ctx, r, argc, argv, lens, out);
+    uncache(r, argv[1]);
+    return s;
+}
+
 static const char *ms_str(oauth2_ctx_t *ctx, apr_interval_time_t t)
 {
     return apr_psprintf(ctx->pool, "%" APR_INT64_T_FMT,
@@ -891,10 +905,7 @@ static oauth2_status_t redis_set(oauth2_ctx_t *ctx, oauth2_store_t *st,
                        (unsigned long)len, (unsigned long)r->opts.max_value);
         return OAUTH2_DENIED;
     }
-    uncache(r, argv[1]);
-    s = run(ctx, r, 5, argv, lens, &rep);
-    uncache(r, argv[1]); /* a GET that raced the write kept nothing */
-    if (s != OAUTH2_OK)
+    if ((s = run_write(ctx, r, 5, argv, lens, &rep)) != OAUTH2_OK)
         return s;
     if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "OK") != 0)
         s = unexpected(ctx, "SET", rep);
@@ -913,10 +924,7 @@ static oauth2_status_t int_cmd(oauth2_ctx_t *ctx, redis_t *r, int argc,
 
     for (i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    uncache(r, argv[1]);
-    s = run(ctx, r, argc, argv, lens, &rep);
-    uncache(r, argv[1]);
-    if (s != OAUTH2_OK)
+    if ((s = run_write(ctx, r, argc, argv, lens, &rep)) != OAUTH2_OK)
         return s;
     if (rep->type != REDIS_REPLY_INTEGER)
         s = unexpected(ctx, argv[0], rep);
@@ -1108,10 +1116,7 @@ static oauth2_status_t redis_add(oauth2_ctx_t *ctx, oauth2_store_t *st,
                        (unsigned long)len, (unsigned long)r->opts.max_value);
         return OAUTH2_DENIED;
     }
-    uncache(r, argv[1]);
-    s = run(ctx, r, 6, argv, lens, &rep);
-    uncache(r, argv[1]);
-    if (s != OAUTH2_OK)
+    if ((s = run_write(ctx, r, 6, argv, lens, &rep)) != OAUTH2_OK)
         return s;
     if (rep->type == REDIS_REPLY_NIL)
         *added = 0;

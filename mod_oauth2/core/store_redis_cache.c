@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "oauth2/log.h"
@@ -100,21 +101,13 @@ static apr_time_t mono(void)
     return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-/*
- * May a request use the cache now? With c->mu held. The listener must be
- * subscribed, recently heard from, not holding messages it has read but
- * not applied, on the very server the requests talk to (run_id: a DNS name
- * or proxy could send the two elsewhere), and have nothing unread.
- */
-static int usable(oauth2_rcache_t *c);
-
-static unsigned slot_index(const oauth2_rcache_t *c, const char *key)
+/* The slot of a key of klen bytes (APR's string hash). */
+static unsigned slot_index(const oauth2_rcache_t *c, const char *key,
+                           size_t klen)
 {
-    unsigned long h = 5381;
+    apr_ssize_t n = (apr_ssize_t)klen;
 
-    while (*key)
-        h = h * 33 + (unsigned char)*key++;
-    return (unsigned)(h % (unsigned long)c->nslots);
+    return apr_hashfunc_default(key, &n) % (unsigned)c->nslots;
 }
 
 static void clear_entry(entry_t *e)
@@ -146,19 +139,13 @@ static void flush_locked(oauth2_rcache_t *c)
 /* With c->mu held. */
 static void drop_locked(oauth2_rcache_t *c, const char *key, size_t len)
 {
-    entry_t *e;
-    char *k = strndup(key, len);
+    entry_t *e = &c->slots[slot_index(c, key, len)];
 
     c->epoch++;
     c->st.invalidations++;
-    if (k == NULL) { /* cannot tell which: forget everything */
-        flush_locked(c);
-        return;
-    }
-    e = &c->slots[slot_index(c, k)];
-    if (e->key != NULL && strcmp(e->key, k) == 0)
+    if (e->key != NULL && strlen(e->key) == len &&
+        memcmp(e->key, key, len) == 0)
         evict(c, e);
-    free(k);
 }
 
 int oauth2_rcache_covers(const oauth2_rcache_t *c, const char *key)
@@ -170,8 +157,8 @@ int oauth2_rcache_covers(const oauth2_rcache_t *c, const char *key)
  * Nothing unread on the listener's socket: no invalidation has arrived
  * that the listener has yet to apply, and Redis has not closed the
  * connection (a stopped or restarted server is seen here at once, not at
- * the listener's next turn). One non-blocking syscall, with c->mu held so
- * the listener cannot close fd meanwhile.
+ * the listener's next turn). One non-blocking syscall; the caller holds
+ * c->mu or checks fdgen after, so a closed and reused fd never counts.
  */
 static int quiet(int fd)
 {
@@ -181,7 +168,13 @@ static int quiet(int fd)
            (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* usable() but the socket peek; with c->mu held. */
+/*
+ * May a request use the cache now? With c->mu held. The listener must be
+ * subscribed, recently heard from, not holding messages it has read but
+ * not applied, on the very server the requests talk to (run_id: a DNS name
+ * or proxy could send the two elsewhere), and have nothing unread.
+ * usable_state() is all of it but the socket peek.
+ */
 static int usable_state(const oauth2_rcache_t *c)
 {
     return c->live && !c->busy && mono() - c->seen < OAUTH2_RCACHE_LIVE &&
@@ -212,7 +205,7 @@ int oauth2_rcache_get(oauth2_rcache_t *c, apr_pool_t *p, const char *key,
         fd = -1;
     pthread_mutex_lock(&c->mu);
     if (fd >= 0 && c->fdgen == gen && usable_state(c)) {
-        e = &c->slots[slot_index(c, key)];
+        e = &c->slots[slot_index(c, key, strlen(key))];
         if (e->key != NULL && strcmp(e->key, key) == 0) {
             *val = apr_pstrmemdup(p, e->val, e->len);
             *len = e->len;
@@ -254,7 +247,7 @@ void oauth2_rcache_put(oauth2_rcache_t *c, const char *key, const char *val,
     memcpy(n.val, val, len);
     n.len = len;
     pthread_mutex_lock(&c->mu);
-    e = &c->slots[slot_index(c, key)];
+    e = &c->slots[slot_index(c, key, strlen(key))];
     if (!usable(c) || c->epoch != epoch || c->bytes - e->len + len > BUDGET) {
         pthread_mutex_unlock(&c->mu);
         clear_entry(&n);
