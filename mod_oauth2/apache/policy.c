@@ -277,12 +277,6 @@ static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 }
 
 /*
- * Open each decision log once, in the parent (as root, before children
- * drop privileges), O_APPEND and unbuffered: every child inherits the
- * descriptor and writes whole lines with one write(2), so lines from
- * several processes and threads never interleave.
- */
-/*
  * One anonymous shared slot per loaded policy and shadow, inherited by the
  * children: each records the version the latest successful (re)load in any
  * child made current, so a child left behind by a broken rewrite refuses
@@ -319,6 +313,12 @@ static void share_versions(apr_pool_t *pconf, server_rec *s)
     }
 }
 
+/*
+ * Open each decision log once, in the parent (as root, before children
+ * drop privileges), O_APPEND and unbuffered: every child inherits the
+ * descriptor and writes whole lines with one write(2), so lines from
+ * several processes and threads never interleave.
+ */
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                        server_rec *s)
 {

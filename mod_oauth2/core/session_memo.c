@@ -65,7 +65,6 @@ static int ring_digest(const oauth2_crypto_keyring_t *ring,
     const char *prev = ring && ring->previous ? ring->previous : "";
     size_t a = strlen(cur), b = strlen(prev), len = a + b + 2;
     unsigned char *buf;
-    int ok;
 
     pthread_mutex_lock(&ring_mu);
     if (last_ring.buf != NULL && last_ring.len == len &&
@@ -80,7 +79,7 @@ static int ring_digest(const oauth2_crypto_keyring_t *ring,
         return 0;
     memcpy(buf, cur, a + 1);
     memcpy(buf + a + 1, prev, b + 1);
-    if (!(ok = oauth2_sha256(buf, len, out))) {
+    if (!oauth2_sha256(buf, len, out)) {
         OPENSSL_clear_free(buf, len);
         return 0;
     }
@@ -91,7 +90,7 @@ static int ring_digest(const oauth2_crypto_keyring_t *ring,
     last_ring.len = len;
     memcpy(last_ring.digest, out, OAUTH2_SHA256_LEN);
     pthread_mutex_unlock(&ring_mu);
-    return ok;
+    return 1;
 }
 
 static slot_t *slot_of(const char *key)

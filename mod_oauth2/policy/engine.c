@@ -1055,7 +1055,6 @@ oauth2_status_t oauth2_policy_load(oauth2_ctx_t *ctx, apr_pool_t *owner_pool,
     return OAUTH2_OK;
 }
 
-/* Make `g` current; the old version is retired and freed by its last user. */
 /* ---- the version shared by the processes (oauth2_policy_share) ---------- */
 
 #define SPIN_MAX 100000
@@ -1070,27 +1069,29 @@ static void shared_write(oauth2_policy_shared_t *s, const char *sha)
         if (!(v & 1) && apr_atomic_cas32(&s->seq, v + 1, v) == v)
             break;
     }
-    for (i = 0; i < 13; i++)
+    for (i = 0; i < (int)sizeof(s->sha); i++)
         s->sha[i] = sha[i];
     apr_atomic_set32(&s->seq, (apr_atomic_read32(&s->seq) | 1) + 1);
 }
 
 /* 0 when no consistent copy could be read (a writer died mid-write). */
-static int shared_read(const oauth2_policy_shared_t *s, char out[13])
+static int shared_read(const oauth2_policy_shared_t *s,
+                       char out[sizeof(s->sha)])
 {
     apr_uint32_t a, b;
     int i, n;
 
     for (n = 0; n < SPIN_MAX; n++) {
         a = apr_atomic_read32((volatile apr_uint32_t *)&s->seq);
-        for (i = 0; i < 13; i++)
+        for (i = 0; i < (int)sizeof(s->sha); i++)
             out[i] = s->sha[i];
         b = apr_atomic_read32((volatile apr_uint32_t *)&s->seq);
         if (!(a & 1) && a == b) {
-            out[12] = '\0';
+            out[sizeof(s->sha) - 1] = '\0';
             return 1;
         }
     }
+    strcpy(out, "unknown");
     return 0;
 }
 
@@ -1101,6 +1102,7 @@ void oauth2_policy_share(oauth2_policy_t *policy, oauth2_policy_shared_t *slot)
         shared_write(slot, policy->sha);
 }
 
+/* Make `g` current; the old version is retired and freed by its last user. */
 static void activate(oauth2_policy_t *pol, gen_t *g)
 {
     gen_t *old;
@@ -1182,7 +1184,7 @@ oauth2_status_t oauth2_policy_maybe_reload(oauth2_ctx_t *ctx,
                                              "refused, keeping %s: %s",
                          policy->path, policy->sha, ctx->err.text);
         if (policy->shared != NULL) {
-            char latest[13] = "unknown";
+            char latest[sizeof(policy->shared->sha)];
 
             if (!shared_read(policy->shared, latest) ||
                 strcmp(latest, policy->sha) != 0) {
