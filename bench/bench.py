@@ -14,8 +14,10 @@ noise; the ratios measured back to back are the result.
 
 Environment: BENCH_SECONDS (default 5), BENCH_TOKENS (distinct RS256 tokens,
 default 2000), BENCH_LONG=1 (RSS of the Apache children before/after a long
-session run), BENCH_PERF=1 (perf record -g on the children during the cached
-bearer and session scenarios; top functions printed), BENCH_CALLGRIND=1
+session run), BENCH_PERF=1 (perf record -g on the children during each
+scenario and its static baseline; top functions printed), BENCH_STAT=1
+(perf stat on the children: context switches, page faults and syscalls per
+request, for each scenario and its baseline), BENCH_CALLGRIND=1
 (instead of the load runs: static, cached bearer and session against httpd
 -X under callgrind; instructions per request and top functions),
 BENCH_STORE_OPTS (extra OAuth2SessionStore words, e.g. pool=32, or cache=0
@@ -30,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -290,6 +293,36 @@ class Perf:
         log("\n".join(ln.rstrip(' -') for ln in lines[:40]))
 
 
+STAT_EVENTS = ("context-switches,cpu-migrations,page-faults,raw_syscalls:sys_enter,"
+               "syscalls:sys_enter_futex,syscalls:sys_enter_mmap,"
+               "syscalls:sys_enter_munmap,syscalls:sys_enter_madvise,"
+               "syscalls:sys_enter_mprotect,syscalls:sys_enter_brk")
+
+
+def stat_run(a, label, fn):
+    """BENCH_STAT=1: perf stat on the children around fn(); kernel events
+    per request, to tell a path's own cost from the scheduling it causes."""
+    if os.environ.get("BENCH_STAT") != "1":
+        return fn()
+    _, kids = apache_pids(a)
+    out = Path(tempfile.mkstemp(prefix="oauth2-stat-")[1])
+    p = subprocess.Popen(["perf", "stat", "-x,", "-o", str(out), "-e",
+                          STAT_EVENTS, "-p", ",".join(map(str, kids))],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    r = fn()
+    p.send_signal(2)
+    p.wait(30)
+    counts = []
+    for ln in out.read_text().splitlines():
+        f = ln.split(",")
+        if len(f) > 2 and f[0].replace(".", "").isdigit():
+            counts.append(f"{f[2].split(':')[-1]} {float(f[0]) / r['n']:.3f}")
+    out.unlink()
+    log(f"---- per request, {label}: " + ", ".join(counts))
+    return r
+
+
 def malloc_calls(out):
     """malloc() calls in a callgrind profile (from the callers' counts)."""
     tree = subprocess.run(["callgrind_annotate", "--tree=caller", str(out)],
@@ -502,9 +535,12 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
         # the session row counts Redis commands over its one run
         reps = 1 if during else REPEAT
         for k in range(reps):
-            base = wrk(a, "/index.html", script=base_script)
+            with Perf(a, f"{name}-static", tmp):
+                base = stat_run(a, "static", lambda: wrk(
+                    a, "/index.html", script=base_script))
             with Perf(a, name, tmp):
-                r = wrk(a, path, headers, script, during=during)
+                r = stat_run(a, name, lambda: wrk(
+                    a, path, headers, script, during=during))
             runs.append((r["rps"] / base["rps"], base, r))
         runs.sort(key=lambda x: x[0])
         _, base, r = runs[len(runs) // 2]

@@ -27,6 +27,9 @@ typedef struct oauth2_principal_t {
     const char *access_token;   /* for forwarding to the backend on request */
     const char *provider;       /* session principals: provider name */
     apr_time_t expires;         /* 0 = unknown */
+    /* Claims prepared for the backend, kept with a cached verdict; NULL:
+     * build them from `claims` (oauth2_claim_exports_make). */
+    const struct oauth2_claim_exports_t *exports;
 } oauth2_principal_t;
 
 /* "bearer" or "session". */

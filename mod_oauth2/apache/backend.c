@@ -16,6 +16,7 @@
 #include <http_request.h>
 
 #include "oauth2_apache.h"
+#include "oauth2/claim_export.h"
 #include "oauth2/log.h"
 
 #define DEFAULT_USER_CLAIM "sub"
@@ -101,76 +102,6 @@ void oauth2_ap_backend_strip(request_rec *r, const oauth2_ap_backend_cfg_t *bc)
     }
 }
 
-/* A claim value as text: strings as they are, anything else as JSON.
- * Scalars are formatted in the pool: exp/iat on every request would
- * otherwise be two malloc'd dumps each. */
-static const char *claim_text(apr_pool_t *p, const json_t *v)
-{
-    char *s;
-    const char *out;
-
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return apr_pstrmemdup(p, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return apr_psprintf(p, "%" APR_INT64_T_FMT,
-                            (apr_int64_t)json_integer_value(v));
-    case JSON_TRUE:
-        return "true";
-    case JSON_FALSE:
-        return "false";
-    case JSON_NULL:
-        return "null";
-    default: /* objects, arrays, reals: jansson's exact form */
-        break;
-    }
-    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s == NULL)
-        return NULL;
-    out = apr_pstrdup(p, s);
-    free(s);
-    return out;
-}
-
-/* Header values may not carry control characters (CR/LF injection). */
-static const char *header_safe(apr_pool_t *p, const char *v)
-{
-    char *s = apr_pstrdup(p, v), *c;
-
-    for (c = s; *c != '\0'; c++) {
-        if (apr_iscntrl(*c))
-            *c = ' ';
-    }
-    return s;
-}
-
-/*
- * prefix + name in one allocation, every byte of name outside [A-Za-z0-9_]
- * replaced by `other`, so it is a valid env/header name. *plain stays 1
- * only while name is all [a-z0-9_]: distinct plain names never collide,
- * even compared without case.
- */
-static char *safe_name(apr_pool_t *p, const char *prefix, size_t plen,
-                       const char *name, char other, int *plain)
-{
-    size_t n = strlen(name), i;
-    char *s = apr_palloc(p, plen + n + 1), *c = s + plen;
-
-    memcpy(s, prefix, plen);
-    for (i = 0; i < n; i++) {
-        char ch = name[i];
-
-        if (apr_islower(ch) || apr_isdigit(ch) || ch == '_')
-            c[i] = ch;
-        else {
-            *plain = 0;
-            c[i] = apr_isupper(ch) ? ch : other;
-        }
-    }
-    c[n] = '\0';
-    return s;
-}
-
 /* Does any key of t start with prefix (any case, '-' == '_')? */
 static int has_prefixed(const apr_table_t *t, const char *prefix)
 {
@@ -195,8 +126,18 @@ void oauth2_ap_backend_set_user(request_rec *r,
 {
     const char *name =
         bc->remote_user_claim ? bc->remote_user_claim : DEFAULT_USER_CLAIM;
-    const json_t *v = p->claims ? json_object_get(p->claims, name) : NULL;
-    const char *user = v ? claim_text(r->pool, v) : NULL;
+    const char *user = NULL;
+    const json_t *v;
+    size_t i;
+
+    if (p->exports != NULL) {
+        for (i = 0; i < p->exports->n && user == NULL; i++) {
+            if (strcmp(p->exports->e[i].key, name) == 0)
+                user = p->exports->e[i].text;
+        }
+    }
+    else if (p->claims && (v = json_object_get(p->claims, name)) != NULL)
+        user = oauth2_claim_text(r->pool, v);
 
     if (user == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
@@ -216,11 +157,10 @@ void oauth2_ap_backend_set_user(request_rec *r,
 void oauth2_ap_backend_export(request_rec *r, const oauth2_ap_backend_cfg_t *bc,
                               const oauth2_principal_t *p)
 {
-    static const char env_prefix[] = "OAUTH2_CLAIM_";
-    const char *key;
-    json_t *v;
+    const oauth2_claim_exports_t *x =
+        p->exports ? p->exports : oauth2_claim_exports_make(r->pool, p->claims);
     int headers = bc->header_prefix != NULL && bc->header_prefix[0] != '\0';
-    size_t hplen = headers ? strlen(bc->header_prefix) : 0;
+    size_t hplen = headers ? strlen(bc->header_prefix) : 0, i;
     /*
      * apr_table_setn() compares the new key with every entry (all ours share
      * a prefix, so its checksum never short-cuts): half of this function's
@@ -228,36 +168,28 @@ void oauth2_ap_backend_export(request_rec *r, const oauth2_ap_backend_cfg_t *bc,
      * environment holds none of ours yet, the header prefix was just
      * stripped, and every claim name so far was plain.
      */
-    int env_add = !has_prefixed(r->subprocess_env, env_prefix);
+    int env_add = !has_prefixed(r->subprocess_env, OAUTH2_CLAIM_ENV_PREFIX);
     int hdr_add = 1;
 
     oauth2_ap_backend_set_user(r, bc, p);
-    if (p->claims != NULL) {
-        json_object_foreach(p->claims, key, v)
-        {
-            const char *text = claim_text(r->pool, v);
-            const char *name;
-            int plain = 1;
+    for (i = 0; x != NULL && i < x->n; i++) {
+        const oauth2_claim_export_t *e = &x->e[i];
 
-            if (text == NULL)
-                continue;
-            name = safe_name(r->pool, env_prefix, sizeof(env_prefix) - 1, key,
-                             '_', &plain);
-            env_add = env_add && plain;
-            hdr_add = hdr_add && plain;
-            if (env_add)
-                apr_table_addn(r->subprocess_env, name, text);
+        env_add = env_add && e->plain;
+        hdr_add = hdr_add && e->plain;
+        if (env_add)
+            apr_table_addn(r->subprocess_env, e->env_name, e->text);
+        else
+            apr_table_setn(r->subprocess_env, e->env_name, e->text);
+        if (headers) {
+            int plain = 1;
+            const char *name = oauth2_claim_safe_name(
+                r->pool, bc->header_prefix, hplen, e->key, '-', &plain);
+
+            if (hdr_add)
+                apr_table_addn(r->headers_in, name, e->header_text);
             else
-                apr_table_setn(r->subprocess_env, name, text);
-            if (headers) {
-                name = safe_name(r->pool, bc->header_prefix, hplen, key, '-',
-                                 &plain);
-                text = header_safe(r->pool, text);
-                if (hdr_add)
-                    apr_table_addn(r->headers_in, name, text);
-                else
-                    apr_table_setn(r->headers_in, name, text);
-            }
+                apr_table_setn(r->headers_in, name, e->header_text);
         }
     }
     if (bc->token_header != NULL && p->access_token != NULL)

@@ -6,6 +6,7 @@
  * introspect.c. Never logs a token (only its redacted hash), never turns an
  * unreachable key source into an allow.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,9 +56,12 @@ oauth2_http_t *oauth2_verifier_http(oauth2_verifier_t *v)
 const char *oauth2_verify_cache_key(apr_pool_t *p, const oauth2_verifier_t *v,
                                     const char *hash_hex)
 {
-    return apr_pstrcat(p, v->ns, "|", v->opts.issuer, "|",
-                       v->opts.audience ? v->opts.audience : "", "|", hash_hex,
-                       NULL);
+    size_t n = strlen(hash_hex);
+    char *k = apr_palloc(p, v->key_prefix_len + n + 1);
+
+    memcpy(k, v->key_prefix, v->key_prefix_len);
+    memcpy(k + v->key_prefix_len, hash_hex, n + 1);
+    return k;
 }
 
 /* ==== claims (checks by claims.c) ===================================== */
@@ -282,7 +286,46 @@ static void verdict_free(void *obj)
     oauth2_verdict_t *vd = obj;
 
     json_decref(vd->claims);
+    free(vd->scopes);
+    free(vd->exports);
     free(vd);
+}
+
+/* The scopes' pointers and bytes in one malloc block. */
+static const char **scopes_flatten(const apr_array_header_t *a)
+{
+    size_t size = (size_t)a->nelts * sizeof(char *), i, n;
+    const char **out;
+    char *at;
+
+    for (i = 0; i < (size_t)a->nelts; i++)
+        size += strlen(APR_ARRAY_IDX(a, i, const char *)) + 1;
+    if ((out = malloc(size > 0 ? size : 1)) == NULL)
+        return NULL;
+    at = (char *)(out + a->nelts);
+    for (i = 0; i < (size_t)a->nelts; i++) {
+        n = strlen(APR_ARRAY_IDX(a, i, const char *)) + 1;
+        memcpy(at, APR_ARRAY_IDX(a, i, const char *), n);
+        out[i] = at;
+        at += n;
+    }
+    return out;
+}
+
+/* Derive once what each hit on an active verdict needs (verify_int.h). */
+static int verdict_prepare(oauth2_ctx_t *ctx, oauth2_verdict_t *vd)
+{
+    oauth2_principal_t *p = oauth2_principal_from_claims(
+        ctx->pool, OAUTH2_PRINCIPAL_BEARER, vd->claims);
+    oauth2_claim_exports_t *x = oauth2_claim_exports_make(ctx->pool, vd->claims);
+
+    vd->tmpl = *p;
+    vd->tmpl.scopes = NULL;
+    vd->nscopes = p->scopes->nelts;
+    vd->scopes = scopes_flatten(p->scopes);
+    vd->exports = x ? oauth2_claim_exports_flatten(x) : NULL;
+    vd->tmpl.exports = vd->exports;
+    return vd->scopes != NULL && (x == NULL || vd->exports != NULL);
 }
 
 oauth2_status_t oauth2_verdict_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
@@ -299,8 +342,8 @@ oauth2_status_t oauth2_verdict_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     vd->active = claims != NULL;
     /* A private copy: the request's object may be changed by its owner. */
     vd->claims = claims ? json_deep_copy(claims) : NULL;
-    if (claims != NULL && vd->claims == NULL) {
-        free(vd);
+    if (claims != NULL && (vd->claims == NULL || !verdict_prepare(ctx, vd))) {
+        verdict_free(vd);
         return OAUTH2_ERROR;
     }
     return oauth2_cache_set_object(ctx, v->tokens, key, vd, verdict_free,
@@ -398,6 +441,24 @@ static oauth2_principal_t *principal(oauth2_ctx_t *ctx, json_t *claims,
     return p;
 }
 
+/* A hit: the verdict's prepared principal, copied into the request. */
+static oauth2_principal_t *principal_cached(oauth2_ctx_t *ctx,
+                                            const oauth2_verdict_t *vd,
+                                            const char *token)
+{
+    oauth2_principal_t *p = apr_palloc(ctx->pool, sizeof(*p));
+
+    *p = vd->tmpl;
+    p->scopes = apr_array_make(ctx->pool, vd->nscopes > 0 ? vd->nscopes : 1,
+                               sizeof(const char *));
+    if (vd->nscopes > 0)
+        memcpy(p->scopes->elts, vd->scopes,
+               (size_t)vd->nscopes * sizeof(const char *));
+    p->scopes->nelts = vd->nscopes;
+    p->access_token = token;
+    return p;
+}
+
 /* The hot path: one hash, one lookup per verifier, no signature. */
 static oauth2_status_t from_cache(oauth2_ctx_t *ctx,
                                   oauth2_verifier_t *const *vs, int n,
@@ -416,7 +477,7 @@ static oauth2_status_t from_cache(oauth2_ctx_t *ctx,
             oauth2_err_set(ctx, "token inactive (cached)");
             return OAUTH2_DENIED;
         }
-        *out = principal(ctx, vd->claims, token);
+        *out = principal_cached(ctx, vd, token);
         return OAUTH2_OK;
     }
     return OAUTH2_NOT_FOUND;

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "oauth2/cache.h"
+#include "oauth2/claim_export.h"
 #include "oauth2/jwks.h"
 #include "oauth2/verify.h"
 
@@ -18,6 +19,8 @@ struct oauth2_verifier_t {
     oauth2_verify_opts_t opts;
     unsigned alg_mask;          /* opts.algs as jose.h bits */
     const char *ns;             /* cache key namespace */
+    const char *key_prefix;     /* "ns|issuer|audience|": set with ns */
+    size_t key_prefix_len;
     oauth2_http_t *http;        /* NULL until first use (libcurl) */
     apr_pool_t *pool;           /* config pool */
     oauth2_cache_t *tokens;     /* verified tokens / introspection verdicts */
@@ -37,6 +40,15 @@ struct oauth2_verifier_t {
 typedef struct oauth2_verdict_t {
     int active;
     json_t *claims; /* owned by the verdict; NULL when inactive */
+    /*
+     * What every hit would otherwise derive from the claims again: the
+     * principal (its strings point into `claims`), its scopes (one malloc
+     * block) and the backend exports (one malloc block). Active only.
+     */
+    oauth2_principal_t tmpl;
+    const char **scopes;
+    int nscopes;
+    oauth2_claim_exports_t *exports;
 } oauth2_verdict_t;
 
 /* Cache a verdict (claims copied; NULL = inactive) until `expires`. */

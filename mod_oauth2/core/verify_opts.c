@@ -201,6 +201,16 @@ static oauth2_status_t check_opts(oauth2_ctx_t *ctx, oauth2_verifier_t *v)
     return OAUTH2_OK;
 }
 
+/* The fixed part of every cache key, so a lookup only appends the hash. */
+static void set_namespace(oauth2_verifier_t *v, const char *ns)
+{
+    v->ns = apr_pstrdup(v->pool, ns ? ns : "");
+    v->key_prefix =
+        apr_pstrcat(v->pool, v->ns, "|", v->opts.issuer, "|",
+                    v->opts.audience ? v->opts.audience : "", "|", NULL);
+    v->key_prefix_len = strlen(v->key_prefix);
+}
+
 oauth2_status_t oauth2_verifier_parse(oauth2_ctx_t *ctx, int argc,
                                       const char *const *argv,
                                       oauth2_verifier_t **out)
@@ -243,6 +253,7 @@ oauth2_status_t oauth2_verifier_parse(oauth2_ctx_t *ctx, int argc,
         return OAUTH2_ERROR;
     }
     v->http = oauth2_http_curl_create(ctx->pool, NULL);
+    set_namespace(v, "");
     *out = v;
     return OAUTH2_OK;
 }
@@ -259,5 +270,5 @@ void oauth2_verifier_set_http(oauth2_verifier_t *v, oauth2_http_t *http)
 
 void oauth2_verifier_set_namespace(oauth2_verifier_t *v, const char *ns)
 {
-    v->ns = apr_pstrdup(v->pool, ns ? ns : "");
+    set_namespace(v, ns);
 }

@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "fake_http.h"
 #include "oauth2/util.h"
+#include "oauth2/claim_export.h"
 #include "oauth2/crypto.h"
 #include "oauth2/store.h"
 #include "oauth2/verify.h"
@@ -265,11 +266,67 @@ static oauth2_verifier_t *intro_init(th_fixture_t *f, th_fake_http_t *fh,
     return v;
 }
 
+static void same_principal(apr_pool_t *pool, const oauth2_principal_t *a,
+                           const oauth2_principal_t *b)
+{
+    const oauth2_claim_exports_t *x;
+    int i;
+    size_t k;
+
+    assert_int_equal(a->type, b->type);
+    assert_true((a->sub == NULL) == (b->sub == NULL));
+    if (a->sub != NULL)
+        assert_string_equal(a->sub, b->sub);
+    assert_true((a->client_id == NULL) == (b->client_id == NULL));
+    if (a->client_id != NULL)
+        assert_string_equal(a->client_id, b->client_id);
+    assert_string_equal(a->issuer, b->issuer);
+    assert_string_equal(a->access_token, b->access_token);
+    assert_true(a->expires == b->expires && a->expires > 0);
+    assert_true(json_equal(a->claims, b->claims));
+    assert_int_equal(a->scopes->nelts, b->scopes->nelts);
+    for (i = 0; i < a->scopes->nelts; i++)
+        assert_string_equal(APR_ARRAY_IDX(a->scopes, i, const char *),
+                            APR_ARRAY_IDX(b->scopes, i, const char *));
+    /* a miss leaves the exports to the embedder; a hit brings them made */
+    assert_null(a->exports);
+    assert_non_null(b->exports);
+    x = oauth2_claim_exports_make(pool, a->claims);
+    assert_int_equal(x->n, b->exports->n);
+    assert_int_equal(x->n, json_object_size(a->claims));
+    for (k = 0; k < x->n; k++) {
+        assert_string_equal(x->e[k].key, b->exports->e[k].key);
+        assert_string_equal(x->e[k].env_name, b->exports->e[k].env_name);
+        assert_string_equal(x->e[k].text, b->exports->e[k].text);
+        assert_string_equal(x->e[k].header_text, b->exports->e[k].header_text);
+        assert_int_equal(x->e[k].plain, b->exports->e[k].plain);
+    }
+}
+
+/* A hit rebuilds nothing from the claims, yet gives the same principal. */
+static void cache_hit_gives_the_same_principal(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_principal_t *miss = NULL, *hit = NULL, *again = NULL;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &miss), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &hit), OAUTH2_OK);
+    assert_int_equal(stats(&t).cache_hits, 1);
+    same_principal(f->pool, miss, hit);
+    /* each hit gets its own scopes array: a caller's push stays its own */
+    APR_ARRAY_PUSH(hit->scopes, const char *) = "extra";
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &again), OAUTH2_OK);
+    assert_int_equal(again->scopes->nelts, miss->scopes->nelts);
+    assert_ptr_equal(again->exports, hit->exports);
+}
+
 static void introspection_active(void **state)
 {
     th_fixture_t *f = *state;
     th_fake_http_t fh;
-    oauth2_principal_t *p = NULL;
+    oauth2_principal_t *p = NULL, *miss;
     oauth2_verifier_t *v =
         intro_init(f, &fh,
                    apr_psprintf(f->pool,
@@ -285,9 +342,12 @@ static void introspection_active(void **state)
     assert_null(p->sub);
     assert_string_equal(fh.last.authorization, "Basic cnM6cyUzQWNyZXQ=");
     assert_non_null(strstr(fh.last.body, "token=opaque-1"));
+    miss = p;
     assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
                      OAUTH2_OK);
     assert_int_equal(fh.calls, 1); /* cached */
+    same_principal(f->pool, miss, p);
+    assert_int_equal(p->scopes->nelts, 2);
     /* Never cached beyond exp: asked again (still valid within leeway). */
     f->ctx.now += apr_time_from_sec(61);
     assert_int_equal(oauth2_verify_token(&f->ctx, &v, 1, "opaque-1", &p),
@@ -572,6 +632,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_token_gives_principal, th_setup,
                                         th_teardown),
+        cmocka_unit_test_setup_teardown(cache_hit_gives_the_same_principal,
+                                        th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(cache_hit_skips_signature, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(unknown_kid_refetch_is_limited,
