@@ -91,8 +91,7 @@ oauth2_claim_exports_t *oauth2_claim_exports_make(apr_pool_t *p,
 
     if (!json_is_object(claims))
         return NULL;
-    x = apr_palloc(p, sizeof(*x) +
-                          json_object_size(claims) * sizeof(x->e[0]));
+    x = apr_palloc(p, sizeof(*x) + json_object_size(claims) * sizeof(x->e[0]));
     x->n = 0;
     json_object_foreach((json_t *)claims, key, v)
     {

@@ -128,7 +128,8 @@ static void safe_names(void **state)
     int plain = 1;
 
     assert_string_equal(
-        oauth2_claim_safe_name(f->pool, "H-", 2, "a_b9", '-', &plain), "H-a_b9");
+        oauth2_claim_safe_name(f->pool, "H-", 2, "a_b9", '-', &plain),
+        "H-a_b9");
     assert_true(plain);
     assert_string_equal(
         oauth2_claim_safe_name(f->pool, "H-", 2, "a.b Z", '-', &plain),
