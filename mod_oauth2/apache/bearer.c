@@ -21,7 +21,6 @@
 #include "oauth2/verify.h"
 
 #define AUTH_TYPE "oauth2-bearer"
-#define RESULT_KEY "oauth2.bearer.rc"
 /* Longer Authorization values are refused before any parsing. */
 #define MAX_AUTHZ_LEN 16384
 #define RETRY_AFTER "30"
@@ -178,33 +177,6 @@ static struct oauth2_store_t *shared_store(void *r)
 
 /* ---- authentication ---------------------------------------------------- */
 
-static int remember(request_rec *r, int rc)
-{
-    request_rec *m = r;
-    int *p;
-
-    while (m->main != NULL)
-        m = m->main;
-    p = apr_palloc(m->pool, sizeof(*p));
-    *p = rc;
-    apr_pool_userdata_setn(p, RESULT_KEY, NULL, m->pool);
-    return rc;
-}
-
-static int remembered(request_rec *r, int *rc)
-{
-    request_rec *m = r;
-    void *p = NULL;
-
-    while (m->main != NULL)
-        m = m->main;
-    if (apr_pool_userdata_get(&p, RESULT_KEY, m->pool) != APR_SUCCESS ||
-        p == NULL)
-        return 0;
-    *rc = *(int *)p;
-    return 1;
-}
-
 /*
  * The token's redacted form for a log line at `level`, or "-" when that
  * level is off (the line is then not formatted at all): hashing the token costs
@@ -317,9 +289,9 @@ int oauth2_ap_bearer_authenticate(request_rec *r)
         }
         return OK;
     }
-    if (remembered(r, &rc))
+    if (oauth2_ap_auth_result_get(r, &rc))
         return rc;
-    return remember(r, authenticate(r));
+    return oauth2_ap_auth_result_remember(r, authenticate(r));
 }
 
 /* ---- hooks ------------------------------------------------------------- */
@@ -332,14 +304,18 @@ static int check_authn(request_rec *r)
 }
 
 /*
- * When our Require provider already authenticated the request in
- * authz_core's first pass and granted it, still run authentication so
- * r->user and AUTH_TYPE are set the usual way. A location granted by other
- * providers alone (Require all granted) stays anonymous.
+ * When our Require provider granted in authz_core's first pass using a
+ * principal that left this request_rec without r->user (a subrequest sees
+ * its main request's principal), run authentication so r->user and
+ * AUTH_TYPE are set the usual way. When the provider authenticated this
+ * very request, both are set already: a second authn/authz pass would
+ * only repeat the decision. A location granted by other providers alone
+ * (Require all granted) stays anonymous.
  */
 static int force_authn(request_rec *r)
 {
-    return oauth2_ap_bearer_is_ours(r) && oauth2_ap_principal_get(r) != NULL
+    return r->user == NULL && oauth2_ap_bearer_is_ours(r) &&
+                   oauth2_ap_principal_get(r) != NULL
                ? OK
                : DECLINED;
 }

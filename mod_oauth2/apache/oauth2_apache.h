@@ -117,6 +117,8 @@ void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p);
 const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r);
 void oauth2_ap_wanted_scope_add(request_rec *r, const char *scopes);
 const char *oauth2_ap_wanted_scope_get(request_rec *r);
+int oauth2_ap_auth_result_remember(request_rec *r, int rc);
+int oauth2_ap_auth_result_get(request_rec *r, int *rc);
 
 /* ---- backend.c: strip client copies, export the principal (bearer) ---- */
 typedef struct oauth2_ap_backend_cfg_t {

@@ -10,8 +10,15 @@
 
 #include "oauth2_apache.h"
 
-#define PRINCIPAL_KEY "oauth2.principal"
-#define SCOPE_KEY "oauth2.wanted_scope"
+#define STATE_KEY "oauth2.request"
+
+/* One per main request, in its pool; see state(). */
+typedef struct reqstate_t {
+    const oauth2_principal_t *principal;
+    const char *wanted_scope;
+    int auth_rc; /* bearer authentication's result, once tried */
+    int auth_tried;
+} reqstate_t;
 
 /* The request whose pool carries our state: the top of the r->main chain. */
 static request_rec *main_of(request_rec *r)
@@ -22,26 +29,50 @@ static request_rec *main_of(request_rec *r)
 }
 
 /*
+ * The state of r's main request (NULL if none yet and !create). It lives in
+ * the main pool's userdata, which internal redirects share; each request_rec
+ * keeps a pointer in its request_config, so after the first call a lookup
+ * is an array index instead of a string hash (authn, authz and fixups ask
+ * several times per request).
+ */
+static reqstate_t *state(request_rec *r, int create)
+{
+    reqstate_t *s = ap_get_module_config(r->request_config, &oauth2_module);
+    request_rec *m;
+    void *v = NULL;
+
+    if (s != NULL)
+        return s;
+    m = main_of(r);
+    if (apr_pool_userdata_get(&v, STATE_KEY, m->pool) == APR_SUCCESS &&
+        v != NULL)
+        s = v;
+    else if (!create)
+        return NULL;
+    else {
+        s = apr_pcalloc(m->pool, sizeof(*s));
+        apr_pool_userdata_setn(s, STATE_KEY, NULL, m->pool);
+    }
+    ap_set_module_config(r->request_config, &oauth2_module, s);
+    return s;
+}
+
+/*
  * Record the principal for this request, its subrequests and internal
  * redirects (which share the main request's pool). The principal and its
  * claims must live in that pool (or longer); NULL forgets it.
  */
 void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p)
 {
-    request_rec *m = main_of(r);
-
-    apr_pool_userdata_setn(p, PRINCIPAL_KEY, NULL, m->pool);
+    state(r, 1)->principal = p;
 }
 
 /* The principal authentication established for this request, or NULL. */
 const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r)
 {
-    void *p = NULL;
+    const reqstate_t *s = state(r, 0);
 
-    if (apr_pool_userdata_get(&p, PRINCIPAL_KEY, main_of(r)->pool) !=
-        APR_SUCCESS)
-        return NULL;
-    return p;
+    return s != NULL ? s->principal : NULL;
 }
 
 /*
@@ -52,19 +83,38 @@ const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r)
 void oauth2_ap_wanted_scope_add(request_rec *r, const char *scopes)
 {
     request_rec *m = main_of(r);
-    const char *old = oauth2_ap_wanted_scope_get(r);
-    const char *v = old ? apr_pstrcat(m->pool, old, " ", scopes, NULL)
-                        : apr_pstrdup(m->pool, scopes);
+    reqstate_t *s = state(r, 1);
 
-    apr_pool_userdata_setn(v, SCOPE_KEY, NULL, m->pool);
+    s->wanted_scope = s->wanted_scope ? apr_pstrcat(m->pool, s->wanted_scope,
+                                                    " ", scopes, NULL)
+                                      : apr_pstrdup(m->pool, scopes);
 }
 
 /* The scopes recorded by oauth2_ap_wanted_scope_add, or NULL. */
 const char *oauth2_ap_wanted_scope_get(request_rec *r)
 {
-    void *v = NULL;
+    const reqstate_t *s = state(r, 0);
 
-    if (apr_pool_userdata_get(&v, SCOPE_KEY, main_of(r)->pool) != APR_SUCCESS)
-        return NULL;
-    return v;
+    return s != NULL ? s->wanted_scope : NULL;
+}
+
+/* Bearer authentication runs once per main request: its result. */
+int oauth2_ap_auth_result_remember(request_rec *r, int rc)
+{
+    reqstate_t *s = state(r, 1);
+
+    s->auth_rc = rc;
+    s->auth_tried = 1;
+    return rc;
+}
+
+/* 1 and *rc when authentication already ran for this request. */
+int oauth2_ap_auth_result_get(request_rec *r, int *rc)
+{
+    const reqstate_t *s = state(r, 0);
+
+    if (s == NULL || !s->auth_tried)
+        return 0;
+    *rc = s->auth_rc;
+    return 1;
 }

@@ -474,6 +474,39 @@ def test_claim_names_export_once_whatever_collides(apache_factory,
     assert env["OAUTH2_CLAIM_x_y"] == "second"
 
 
+def test_directory_index_subrequest_keeps_the_user(apache_factory,
+                                                  mock_provider):
+    # Require oauth2-scope grants in authz_core's first pass, so the main
+    # request skips a second authn/authz pass. mod_dir's subrequest for the
+    # index and mod_rewrite's per-directory internal redirect (a new
+    # request_rec sharing the main one's state) must still give the CGI
+    # the user, AUTH_TYPE and the claims
+    a = apache_factory(modules=harness.BASE_MODULES + ["rewrite"])
+    a.set_config(cgi_conf(mock_provider).replace("{root}", str(a.root)) + f"""
+<Directory "{a.root}/htdocs/api/dir">
+    Options +ExecCGI +FollowSymLinks
+    AddHandler cgi-script .cgi
+    DirectoryIndex env.cgi
+    RewriteEngine on
+    RewriteRule ^old\\.cgi$ env.cgi
+</Directory>
+""")
+    a.write_file("cgi-bin/env.sh", CGI, mode=0o755)
+    a.write_file("htdocs/api/dir/env.cgi", CGI, mode=0o755)
+    a.start()
+    tok = mint(mock_provider)
+    for path in ("/api/dir/", "/api/dir/", "/api/dir/old.cgi"):
+        r = get(a, path, token=tok)
+        assert r.status_code == 200, (r.status_code, r.text, a.error_log())
+        env = dict(ln.partition("=")[::2] for ln in r.text.splitlines())
+        assert env["SCRIPT_NAME"] == "/api/dir/env.cgi", path
+        assert env["REMOTE_USER"] == "alice", path
+        assert env["AUTH_TYPE"].lower() == "oauth2-bearer", path
+        assert env["OAUTH2_CLAIM_sub"] == "alice", path
+    assert get(a, "/api/dir/").status_code == 401
+    assert get(a, "/api/dir/old.cgi").status_code == 401
+
+
 def test_remote_user_claim_client_id(apache_factory, mock_provider):
     a = start_cgi(apache_factory, cgi_conf(
         mock_provider, extra="OAuth2RemoteUserClaim client_id"))
