@@ -150,13 +150,10 @@ static slot_t *series(metric_t m, const char *labels)
     return NULL;
 }
 
-static void add(metric_t m, const char *labels, apr_uint64_t usec)
+static void bump(slot_t *s, metric_t m, apr_uint64_t usec)
 {
-    slot_t *s;
     int b;
 
-    if (table == NULL || (s = series(m, labels)) == NULL)
-        return;
     apr_atomic_inc64(&s->count);
     if (!defs[m].histogram)
         return;
@@ -167,6 +164,37 @@ static void add(metric_t m, const char *labels, apr_uint64_t usec)
         apr_atomic_inc64(&s->bucket[b]);
 }
 
+static void add(metric_t m, const char *labels, apr_uint64_t usec)
+{
+    slot_t *s;
+
+    if (table != NULL && (s = series(m, labels)) != NULL)
+        bump(s, m, usec);
+}
+
+/*
+ * add() for a call site that counts the same series again and again: *hint
+ * keeps the slot found last time, so the hash and the probe run once. The
+ * hint is checked before use (in this table, ready, same series): a stale or
+ * foreign one only costs a lookup.
+ */
+static void add_hinted(void **hint, metric_t m, const char *labels,
+                       apr_uint64_t usec)
+{
+    slot_t *s = *(slot_t *volatile *)hint;
+
+    if (table == NULL)
+        return;
+    if (s == NULL || s < table->slot || s >= table->slot + SLOTS ||
+        apr_atomic_read32(&s->state) != READY || s->metric != (apr_uint32_t)m ||
+        strcmp(s->labels, labels) != 0) {
+        if ((s = series(m, labels)) == NULL)
+            return;
+        apr_atomic_xchgptr((volatile void **)hint, s);
+    }
+    bump(s, m, usec);
+}
+
 /*
  * `key="value"` into buf, the value escaped as the text format wants
  * (backslash, quote, newline) and cut to fit. Values are never client
@@ -175,9 +203,13 @@ static void add(metric_t m, const char *labels, apr_uint64_t usec)
 static const char *label(char *buf, size_t n, const char *key,
                          const char *value)
 {
-    size_t o = 0;
+    size_t o = strlen(key);
 
-    o = (size_t)apr_snprintf(buf, n, "%s=\"", key);
+    if (o + 6 > n) /* keys are ours and short: never */
+        o = 0;
+    memcpy(buf, key, o);
+    buf[o++] = '=';
+    buf[o++] = '"';
     for (; value && *value && o + 4 < n; value++) {
         if (*value == '\\' || *value == '"' || *value == '\n') {
             buf[o++] = '\\';
@@ -223,10 +255,14 @@ static void core_sink(void *data, const struct oauth2_metric_t *m)
         if (failed_status(m->status))
             add(M_STORE_ERRORS, buf, 0);
         break;
-    case OAUTH2_METRIC_TOKEN_CACHE:
-        count1(M_TOKEN_CACHE, "result",
-               m->status == OAUTH2_OK ? "hit" : "miss");
+    case OAUTH2_METRIC_TOKEN_CACHE: {
+        static void *hint[2];
+        int hit = m->status == OAUTH2_OK;
+
+        add_hinted(&hint[hit], M_TOKEN_CACHE,
+                   hit ? "result=\"hit\"" : "result=\"miss\"", 0);
         break;
+    }
     }
 }
 
@@ -277,11 +313,17 @@ void oauth2_ap_metrics_bearer(request_rec *r, const char *result)
 
 void oauth2_ap_metrics_bearer_status(request_rec *r, oauth2_status_t st)
 {
-    oauth2_ap_metrics_bearer(r, st == OAUTH2_OK            ? "ok"
-                                : st == OAUTH2_DENIED      ? "invalid_token"
-                                : st == OAUTH2_NOT_FOUND   ? "invalid_token"
-                                : st == OAUTH2_UNAVAILABLE ? "unavailable"
-                                                           : "error");
+    static const char *const labels[] = {
+        "result=\"ok\"", "result=\"invalid_token\"", "result=\"unavailable\"",
+        "result=\"error\""};
+    static void *hint[4];
+    int i = st == OAUTH2_OK                                 ? 0
+            : st == OAUTH2_DENIED || st == OAUTH2_NOT_FOUND ? 1
+            : st == OAUTH2_UNAVAILABLE                      ? 2
+                                                            : 3;
+
+    (void)r;
+    add_hinted(&hint[i], M_BEARER, labels[i], 0);
 }
 
 const char *oauth2_ap_metrics_policy_labels(apr_pool_t *p, server_rec *s,
@@ -299,9 +341,9 @@ const char *oauth2_ap_metrics_policy_labels(apr_pool_t *p, server_rec *s,
     return apr_pstrdup(p, buf);
 }
 
-void oauth2_ap_metrics_policy_add(const char *labels)
+void oauth2_ap_metrics_policy_add(const char *labels, void **hint)
 {
-    add(M_POLICY, labels, 0);
+    add_hinted(hint, M_POLICY, labels, 0);
 }
 
 /* ---- the handler ------------------------------------------------------- */

@@ -317,6 +317,6 @@ const char *oauth2_ap_metrics_policy_labels(apr_pool_t *p, server_rec *s,
                                             int allow);
 /* Count one decision under labels made once per host by the call above
  * (formatting them per request cost more than the decision itself). */
-void oauth2_ap_metrics_policy_add(const char *labels);
+void oauth2_ap_metrics_policy_add(const char *labels, void **hint);
 
 #endif /* OAUTH2_APACHE_H */

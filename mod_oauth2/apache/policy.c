@@ -46,6 +46,7 @@ struct oauth2_ap_policy_srv_t {
     apr_file_t *log;
     const char *issuers;    /* JSON array of OAuth2TokenVerify issuers */
     const char *mlabels[2]; /* metric labels: [0] deny, [1] allow */
+    void *mhint[2];         /* their series, once found (metrics.c) */
 };
 
 typedef struct oauth2_ap_policy_srv_t psrv_t;
@@ -378,12 +379,13 @@ static const char *raw_path(request_rec *r)
     return apr_pstrmemdup(r->pool, u, strcspn(u, "?"));
 }
 
+#define VIEW_NHEADERS (sizeof(view_headers) / sizeof(view_headers[0]) - 1)
+
+/* `h` holds the view's headers: the caller's array, as long as the view. */
 static void build_view(request_rec *r, const oauth2_principal_t *p,
-                       oauth2_policy_request_t *v)
+                       oauth2_policy_request_t *v, oauth2_policy_header_t *h)
 {
-    apr_array_header_t *h =
-        apr_array_make(r->pool, 4, sizeof(oauth2_policy_header_t));
-    int i;
+    size_t i, n = 0;
 
     memset(v, 0, sizeof(*v));
     v->method = r->method;
@@ -392,16 +394,14 @@ static void build_view(request_rec *r, const oauth2_principal_t *p,
     v->query = r->args;
     for (i = 0; view_headers[i] != NULL; i++) {
         const char *val = apr_table_get(r->headers_in, view_headers[i]);
-        oauth2_policy_header_t *e;
 
         if (val == NULL)
             continue;
-        e = apr_array_push(h);
-        e->name = view_headers[i];
-        e->value = val;
+        h[n].name = view_headers[i];
+        h[n++].value = val;
     }
-    v->headers = (const oauth2_policy_header_t *)h->elts;
-    v->nheaders = (size_t)h->nelts;
+    v->headers = h;
+    v->nheaders = n;
     if (p->scopes != NULL) {
         v->scopes = (const char *const *)p->scopes->elts;
         v->nscopes = (size_t)p->scopes->nelts;
@@ -541,12 +541,28 @@ static authz_status denied(request_rec *r, const oauth2_principal_t *p,
     return AUTHZ_DENIED;
 }
 
+/* The decision as the note that replays it: fixed strings, no formatting. */
+static const char *memo_text(authz_status rc)
+{
+    return rc == AUTHZ_GRANTED  ? "granted"
+           : rc == AUTHZ_DENIED ? "denied"
+                                : "error";
+}
+
+static authz_status memo_status(const char *memo)
+{
+    return strcmp(memo, "granted") == 0  ? AUTHZ_GRANTED
+           : strcmp(memo, "denied") == 0 ? AUTHZ_DENIED
+                                         : AUTHZ_GENERAL_ERROR;
+}
+
 static authz_status policy_check(request_rec *r, const char *line,
                                  const void *parsed)
 {
     const psrv_t *c = psrv(r->server);
     const oauth2_principal_t *p = principal(r);
     oauth2_policy_request_t v;
+    oauth2_policy_header_t vh[VIEW_NHEADERS];
     oauth2_policy_result_t res;
     oauth2_ctx_t *ctx;
     oauth2_status_t st;
@@ -557,7 +573,7 @@ static authz_status policy_check(request_rec *r, const char *line,
         return AUTHZ_DENIED_NO_USER;
     /* authz runs again after force_authn: decide (and log) once */
     if ((memo = apr_table_get(r->notes, MEMO_NOTE)) != NULL)
-        return (authz_status)atoi(memo);
+        return memo_status(memo);
     if (c->policy == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       OAUTH2_LOGNO(00627) "Require oauth2-policy in a host "
@@ -566,7 +582,7 @@ static authz_status policy_check(request_rec *r, const char *line,
     }
     ctx = oauth2_ap_request_ctx(r);
     oauth2_policy_maybe_reload(ctx, c->policy); /* a refusal is logged */
-    build_view(r, p, &v);
+    build_view(r, p, &v, vh);
     st = oauth2_policy_eval(ctx, c->policy, &v, &res);
     if (c->shadow != NULL)
         shadow = run_shadow(r, c, &v, decision_str(st, &res), &res);
@@ -580,8 +596,9 @@ static authz_status policy_check(request_rec *r, const char *line,
         rc = AUTHZ_GRANTED;
     else
         rc = denied(r, p, &v, &res);
-    oauth2_ap_metrics_policy_add(c->mlabels[rc == AUTHZ_GRANTED]);
-    apr_table_setn(r->notes, MEMO_NOTE, apr_itoa(r->pool, (int)rc));
+    oauth2_ap_metrics_policy_add(c->mlabels[rc == AUTHZ_GRANTED],
+                                 (void **)&c->mhint[rc == AUTHZ_GRANTED]);
+    apr_table_setn(r->notes, MEMO_NOTE, memo_text(rc));
     return rc;
 }
 

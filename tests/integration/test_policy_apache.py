@@ -8,6 +8,7 @@ disagreements, the JSON decision log (never a token), engine failures
 import http.client
 import json
 import os
+import re
 import threading
 import time
 
@@ -135,6 +136,35 @@ def test_bearer_allow_and_insufficient_scope(apache_factory, mock):
     log = a.error_log()
     assert "OA00626" in log and "ambiguous path" in log
     assert "denied DELETE /api/photos/1" in log
+
+
+def test_decisions_counted_per_result_across_a_graceful_restart(
+        apache_factory, mock):
+    # each call site keeps the series it found (a hint into the shared
+    # table); a graceful restart makes a new table, and the counts must
+    # start again there instead of going to the old one or nowhere
+    a = start(apache_factory, policy_conf(mock, extra="""
+<Location /metrics>
+    SetHandler oauth2-metrics
+</Location>"""))
+    good, bad = mint(mock, "photos.read"), mint(mock, "openid")
+
+    def counts():
+        text = requests.get(a.url + "/metrics", timeout=10).text
+        got = {}
+        for res in ("allow", "deny"):
+            m = re.search(r'^oauth2_policy_decisions_total\{vhost="[^"]*",'
+                          r'result="%s"\} (\d+)$' % res, text, re.M)
+            got[res] = int(m.group(1)) if m else 0
+        return got
+    for rnd in range(2):
+        assert counts() == {"allow": 0, "deny": 0}, rnd
+        for _ in range(3):
+            assert call(a, "/api/photos/1", good).status_code == 200
+        for _ in range(2):
+            assert call(a, "/api/photos/1", bad).status_code == 403
+        assert counts() == {"allow": 3, "deny": 2}, rnd
+        a.reload()
 
 
 def test_bearer_claims_policy_and_matched_rule(apache_factory, mock):
