@@ -18,7 +18,7 @@ typedef struct oauth2_claim_export_t {
     const char *key;         /* the claim's name as the token has it */
     const char *env_name;    /* prefix + key, bytes outside [A-Za-z0-9_] -> _ */
     const char *text;        /* strings as they are, anything else as JSON */
-    const char *header_text; /* text with control characters blanked */
+    const char *header_text; /* text, control characters blanked; or NULL */
     int plain;               /* key is all [a-z0-9_]: no two collide */
 } oauth2_claim_export_t;
 
@@ -28,9 +28,11 @@ typedef struct oauth2_claim_exports_t {
 } oauth2_claim_exports_t;
 
 /* Every claim of the object `claims` (NULL if it is none), built in p.
- * A value jansson cannot dump is left out. */
-oauth2_claim_exports_t *oauth2_claim_exports_make(apr_pool_t *p,
-                                                  const json_t *claims);
+ * A value jansson cannot dump is left out. header_text is NULL unless
+ * `headers` (a cached verdict makes them all, a request only what it
+ * sends). */
+oauth2_claim_exports_t *
+oauth2_claim_exports_make(apr_pool_t *p, const json_t *claims, int headers);
 
 /* The same in one malloc() block, for a cache entry; free() it. */
 oauth2_claim_exports_t *

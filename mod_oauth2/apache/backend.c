@@ -157,9 +157,10 @@ void oauth2_ap_backend_set_user(request_rec *r,
 void oauth2_ap_backend_export(request_rec *r, const oauth2_ap_backend_cfg_t *bc,
                               const oauth2_principal_t *p)
 {
-    const oauth2_claim_exports_t *x =
-        p->exports ? p->exports : oauth2_claim_exports_make(r->pool, p->claims);
     int headers = bc->header_prefix != NULL && bc->header_prefix[0] != '\0';
+    const oauth2_claim_exports_t *x =
+        p->exports ? p->exports
+                   : oauth2_claim_exports_make(r->pool, p->claims, headers);
     size_t hplen = headers ? strlen(bc->header_prefix) : 0, i;
     /*
      * apr_table_setn() compares the new key with every entry (all ours share

@@ -81,8 +81,8 @@ char *oauth2_claim_safe_name(apr_pool_t *p, const char *prefix, size_t plen,
     return s;
 }
 
-oauth2_claim_exports_t *oauth2_claim_exports_make(apr_pool_t *p,
-                                                  const json_t *claims)
+oauth2_claim_exports_t *
+oauth2_claim_exports_make(apr_pool_t *p, const json_t *claims, int headers)
 {
     static const char env_prefix[] = OAUTH2_CLAIM_ENV_PREFIX;
     oauth2_claim_exports_t *x;
@@ -103,7 +103,7 @@ oauth2_claim_exports_t *oauth2_claim_exports_make(apr_pool_t *p,
         e->plain = 1;
         e->env_name = oauth2_claim_safe_name(
             p, env_prefix, sizeof(env_prefix) - 1, key, '_', &e->plain);
-        e->header_text = header_safe(p, e->text);
+        e->header_text = headers ? header_safe(p, e->text) : NULL;
         x->n++;
     }
     return x;
@@ -130,7 +130,7 @@ oauth2_claim_exports_flatten(const oauth2_claim_exports_t *x)
     for (i = 0; i < x->n; i++) {
         size += strlen(x->e[i].key) + strlen(x->e[i].env_name) +
                 strlen(x->e[i].text) + 3;
-        if (x->e[i].header_text != x->e[i].text)
+        if (x->e[i].header_text != NULL && x->e[i].header_text != x->e[i].text)
             size += strlen(x->e[i].header_text) + 1;
     }
     if ((y = malloc(size)) == NULL)
@@ -142,7 +142,8 @@ oauth2_claim_exports_flatten(const oauth2_claim_exports_t *x)
         y->e[i].key = put(&at, x->e[i].key);
         y->e[i].env_name = put(&at, x->e[i].env_name);
         y->e[i].text = put(&at, x->e[i].text);
-        y->e[i].header_text = x->e[i].header_text == x->e[i].text
+        y->e[i].header_text = x->e[i].header_text == NULL ? NULL
+                              : x->e[i].header_text == x->e[i].text
                                   ? y->e[i].text
                                   : put(&at, x->e[i].header_text);
     }

@@ -318,7 +318,7 @@ static int verdict_prepare(oauth2_ctx_t *ctx, oauth2_verdict_t *vd)
     oauth2_principal_t *p = oauth2_principal_from_claims(
         ctx->pool, OAUTH2_PRINCIPAL_BEARER, vd->claims);
     oauth2_claim_exports_t *x =
-        oauth2_claim_exports_make(ctx->pool, vd->claims);
+        oauth2_claim_exports_make(ctx->pool, vd->claims, 1);
 
     vd->tmpl = *p;
     vd->tmpl.scopes = NULL;

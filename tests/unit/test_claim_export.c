@@ -40,7 +40,7 @@ static void texts_names_and_flags(void **state)
 {
     th_fixture_t *f = *state;
     json_t *c = sample();
-    oauth2_claim_exports_t *x = oauth2_claim_exports_make(f->pool, c);
+    oauth2_claim_exports_t *x = oauth2_claim_exports_make(f->pool, c, 1);
     const oauth2_claim_export_t *e;
 
     assert_int_equal(x->n, json_object_size(c));
@@ -73,14 +73,33 @@ static void texts_names_and_flags(void **state)
     json_decref(c);
 }
 
+/* Without headers nothing is blanked, and a copy keeps them absent. */
+static void no_header_texts_unless_asked(void **state)
+{
+    th_fixture_t *f = *state;
+    json_t *c = sample();
+    oauth2_claim_exports_t *x = oauth2_claim_exports_make(f->pool, c, 0), *y;
+
+    assert_int_equal(x->n, json_object_size(c));
+    assert_null(find(x, "note")->header_text);
+    assert_null(find(x, "sub")->header_text);
+    assert_string_equal(find(x, "note")->text, "a\r\nX-Evil: 1");
+    y = oauth2_claim_exports_flatten(x);
+    assert_non_null(y);
+    assert_null(find(y, "note")->header_text);
+    assert_string_equal(find(y, "note")->text, "a\r\nX-Evil: 1");
+    free(y);
+    json_decref(c);
+}
+
 static void not_an_object(void **state)
 {
     th_fixture_t *f = *state;
     json_t *a = json_array(), *o = json_object();
 
-    assert_null(oauth2_claim_exports_make(f->pool, NULL));
-    assert_null(oauth2_claim_exports_make(f->pool, a));
-    assert_int_equal(oauth2_claim_exports_make(f->pool, o)->n, 0);
+    assert_null(oauth2_claim_exports_make(f->pool, NULL, 1));
+    assert_null(oauth2_claim_exports_make(f->pool, a, 1));
+    assert_int_equal(oauth2_claim_exports_make(f->pool, o, 1)->n, 0);
     json_decref(a);
     json_decref(o);
 }
@@ -94,7 +113,7 @@ static void flattened_copy_is_equal_and_standalone(void **state)
     size_t i;
 
     assert_int_equal(apr_pool_create(&scratch, f->pool), APR_SUCCESS);
-    x = oauth2_claim_exports_make(scratch, c);
+    x = oauth2_claim_exports_make(scratch, c, 1);
     y = oauth2_claim_exports_flatten(x);
     assert_non_null(y);
     assert_int_equal(y->n, x->n);
@@ -114,7 +133,7 @@ static void flattened_copy_is_equal_and_standalone(void **state)
     assert_string_equal(find(y, "note")->header_text, "a  X-Evil: 1");
     assert_string_equal(find(y, "groups")->env_name, "OAUTH2_CLAIM_groups");
     free(y);
-    x = oauth2_claim_exports_make(f->pool, empty);
+    x = oauth2_claim_exports_make(f->pool, empty, 1);
     y = oauth2_claim_exports_flatten(x);
     assert_non_null(y);
     assert_int_equal(y->n, 0);
@@ -145,6 +164,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(texts_names_and_flags, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(no_header_texts_unless_asked, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(not_an_object, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(flattened_copy_is_equal_and_standalone,

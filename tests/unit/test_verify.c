@@ -291,7 +291,7 @@ static void same_principal(apr_pool_t *pool, const oauth2_principal_t *a,
     /* a miss leaves the exports to the embedder; a hit brings them made */
     assert_null(a->exports);
     assert_non_null(b->exports);
-    x = oauth2_claim_exports_make(pool, a->claims);
+    x = oauth2_claim_exports_make(pool, a->claims, 1);
     assert_int_equal(x->n, b->exports->n);
     assert_int_equal(x->n, json_object_size(a->claims));
     for (k = 0; k < x->n; k++) {
