@@ -145,7 +145,8 @@ void oauth2_ap_backend_set_user(request_rec *r,
                       ap_escape_logitem(r->pool, name));
         user = "";
     }
-    r->user = (char *)user;
+    /* a copy: an export's text is shared by every request of the token */
+    r->user = apr_pstrdup(r->pool, user);
 }
 
 /*

@@ -231,6 +231,7 @@ static int authenticate(request_rec *r)
     oauth2_ap_backend_cfg_t bc;
     oauth2_principal_t *p = NULL;
     oauth2_ctx_t *ctx;
+    request_rec *main = r;
     const char *tok = NULL;
     oauth2_status_t st;
     int rc;
@@ -260,6 +261,12 @@ static int authenticate(request_rec *r)
         return rc;
     }
     ctx = oauth2_ap_request_ctx(r);
+    /* The principal is kept for the main request and its subrequests: a
+     * subrequest that authenticates first must not leave it (and the
+     * verdict borrow) in its own pool, which dies before the main one. */
+    while (main->main != NULL)
+        main = main->main;
+    ctx->pool = main->pool;
     sh.baton = r;
     st = oauth2_verify_token_ex(
         ctx, (oauth2_verifier_t *const *)d->bearer_verifiers->elts,
@@ -304,18 +311,16 @@ static int check_authn(request_rec *r)
 }
 
 /*
- * When our Require provider granted in authz_core's first pass using a
- * principal that left this request_rec without r->user (a subrequest sees
- * its main request's principal), run authentication so r->user and
- * AUTH_TYPE are set the usual way. When the provider authenticated this
- * very request, both are set already: a second authn/authz pass would
- * only repeat the decision. A location granted by other providers alone
- * (Require all granted) stays anonymous.
+ * When our Require provider already authenticated the request in
+ * authz_core's first pass and granted it, still run authentication and the
+ * second authz pass: Require lines evaluated before ours saw no user
+ * (`Require not user bob` is neutral then) and must be asked again with
+ * one. A location granted by other providers alone (Require all granted)
+ * stays anonymous.
  */
 static int force_authn(request_rec *r)
 {
-    return r->user == NULL && oauth2_ap_bearer_is_ours(r) &&
-                   oauth2_ap_principal_get(r) != NULL
+    return oauth2_ap_bearer_is_ours(r) && oauth2_ap_principal_get(r) != NULL
                ? OK
                : DECLINED;
 }

@@ -476,11 +476,10 @@ def test_claim_names_export_once_whatever_collides(apache_factory,
 
 def test_directory_index_subrequest_keeps_the_user(apache_factory,
                                                   mock_provider):
-    # Require oauth2-scope grants in authz_core's first pass, so the main
-    # request skips a second authn/authz pass. mod_dir's subrequest for the
-    # index and mod_rewrite's per-directory internal redirect (a new
-    # request_rec sharing the main one's state) must still give the CGI
-    # the user, AUTH_TYPE and the claims
+    # Require oauth2-scope authenticates in authz_core's first pass;
+    # mod_dir's subrequest for the index and mod_rewrite's per-directory
+    # internal redirect (a new request_rec sharing the main one's state)
+    # must still give the CGI the user, AUTH_TYPE and the claims
     a = apache_factory(modules=harness.BASE_MODULES + ["rewrite"])
     a.set_config(cgi_conf(mock_provider).replace("{root}", str(a.root)) + f"""
 <Directory "{a.root}/htdocs/api/dir">
@@ -505,6 +504,29 @@ def test_directory_index_subrequest_keeps_the_user(apache_factory,
         assert env["OAUTH2_CLAIM_sub"] == "alice", path
     assert get(a, "/api/dir/").status_code == 401
     assert get(a, "/api/dir/old.cgi").status_code == 401
+
+
+def test_rules_before_ours_are_asked_again_with_the_user(apache_factory,
+                                                        mock_provider):
+    # authz_core's first pass runs `Require not user bob` before we set a
+    # user (neutral then); the second pass must ask it again with one
+    a = apache_factory()
+    a.set_config(f"""
+<Location /api>
+    AuthType oauth2-bearer
+    {verify_line(mock_provider)}
+    <RequireAll>
+        Require not user bob
+        Require oauth2-scope openid
+    </RequireAll>
+</Location>
+""")
+    a.write_file("htdocs/api/data.json", "{}")
+    a.start()
+    bob = mint(mock_provider, claims={"sub": "bob"})
+    for _ in range(2):  # verified, then from the cache
+        assert get(a, token=bob).status_code in (401, 403)
+        assert get(a, token=mint(mock_provider)).status_code == 200
 
 
 def test_remote_user_claim_client_id(apache_factory, mock_provider):
