@@ -234,6 +234,40 @@ static void hostile_headers_are_denied(void **state)
     assert_int_equal(stats(&t).sig_checks, 0);
 }
 
+/* The syntax check runs after the cache lookup: a warm cache must not
+ * change what a malformed, empty or over-long token gets. */
+static void malformed_tokens_denied_with_a_warm_cache(void **state)
+{
+    th_fixture_t *f = *state;
+    const char *valid;
+    char *long_tok;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    valid = tok(&t, "valid");
+    assert_int_equal(run(f, &t, valid, NULL), OAUTH2_OK);
+    assert_int_equal(run(f, &t, valid, NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).cache_hits, 1);
+    assert_int_equal(run(f, &t, apr_pstrcat(f->pool, valid, " x", NULL), NULL),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "malformed token");
+    assert_int_equal(run(f, &t, apr_pstrcat(f->pool, valid, "\n", NULL), NULL),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "malformed token");
+    assert_int_equal(run(f, &t, "", NULL), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "malformed token");
+    assert_int_equal(oauth2_verify_token(&f->ctx, &t.v, 1, NULL,
+                                         &(oauth2_principal_t *){NULL}),
+                     OAUTH2_DENIED);
+    long_tok = apr_palloc(f->pool, 16386);
+    memset(long_tok, 'a', 16385);
+    long_tok[16385] = '\0';
+    assert_int_equal(run(f, &t, long_tok, NULL), OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text, "malformed token");
+    assert_int_equal(stats(&t).sig_checks, 1);
+    assert_int_equal(stats(&t).cache_hits, 1);
+}
+
 static void cache_is_bounded(void **state)
 {
     th_fixture_t *f = *state;
@@ -634,6 +668,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(cache_hit_gives_the_same_principal,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(
+            malformed_tokens_denied_with_a_warm_cache, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(cache_hit_skips_signature, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(unknown_kid_refetch_is_limited,
