@@ -262,11 +262,13 @@ static int authenticate(request_rec *r)
     }
     ctx = oauth2_ap_request_ctx(r);
     /* The principal is kept for the main request and its subrequests: a
-     * subrequest that authenticates first must not leave it (and the
-     * verdict borrow) in its own pool, which dies before the main one. */
+     * subrequest that authenticates first must not leave it (the verdict
+     * borrow, the token it forwards) in its own pool, which dies first. */
     while (main->main != NULL)
         main = main->main;
     ctx->pool = main->pool;
+    if (main != r)
+        tok = apr_pstrdup(main->pool, tok);
     sh.baton = r;
     st = oauth2_verify_token_ex(
         ctx, (oauth2_verifier_t *const *)d->bearer_verifiers->elts,

@@ -329,6 +329,7 @@ static int verdict_prepare(oauth2_ctx_t *ctx, oauth2_verdict_t *vd)
     return vd->scopes != NULL && (x == NULL || vd->exports != NULL);
 }
 
+/* Callers have passed token_syntax_ok(): hits skip it (see the entry). */
 oauth2_status_t oauth2_verdict_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                    const char *key, const json_t *claims,
                                    apr_time_t expires)

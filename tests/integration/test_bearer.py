@@ -523,10 +523,49 @@ def test_rules_before_ours_are_asked_again_with_the_user(apache_factory,
 """)
     a.write_file("htdocs/api/data.json", "{}")
     a.start()
-    bob = mint(mock_provider, claims={"sub": "bob"})
+    bob, alice = mint(mock_provider, claims={"sub": "bob"}), mint(mock_provider)
     for _ in range(2):  # verified, then from the cache
-        assert get(a, token=bob).status_code in (401, 403)
-        assert get(a, token=mint(mock_provider)).status_code == 200
+        r = get(a, token=bob)
+        # authz_core's answer for an authenticated user it refuses
+        assert r.status_code == 401, (r.status_code, a.error_log())
+        assert "invalid_token" not in www(r)
+        assert get(a, token=alice).status_code == 200
+
+
+def test_subrequest_that_authenticates_first_serves_the_next(
+        apache_factory, mock_provider):
+    # an unprotected SSI page includes the API twice: the first include
+    # authenticates (the main request never does), the second reuses the
+    # principal kept for the main request, token header included, after
+    # the first include's pool is gone. A normal build does not poison
+    # freed pool memory, so this checks the flow; the lifetime (everything
+    # in the main request's pool) is what bearer.c's authenticate() makes
+    # sure of
+    a = apache_factory(modules=harness.BASE_MODULES + ["include"])
+    a.set_config(cgi_conf(mock_provider, extra="OAuth2AccessTokenHeader "
+                          "X-Access-Token").replace("{root}", str(a.root)) +
+                 f"""
+<Directory "{a.root}/htdocs">
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+</Directory>
+""")
+    a.write_file("cgi-bin/env.sh", CGI, mode=0o755)
+    a.write_file("htdocs/page.shtml",
+                 "<!--#include virtual=\"/api/cgi/env.sh\" -->\n---\n"
+                 "<!--#include virtual=\"/api/cgi/env.sh\" -->\n")
+    a.start()
+    tok = mint(mock_provider)
+    for _ in range(2):  # verified, then from the cache
+        r = get(a, "/page.shtml", token=tok)
+        assert r.status_code == 200, (r.status_code, r.text, a.error_log())
+        parts = r.text.split("\n---\n")
+        assert len(parts) == 2, r.text
+        for part in parts:
+            env = dict(ln.partition("=")[::2] for ln in part.splitlines())
+            assert env.get("HTTP_X_ACCESS_TOKEN") == tok, part
+            assert env.get("REMOTE_USER") == "alice", part
+            assert env.get("OAUTH2_CLAIM_sub") == "alice", part
 
 
 def test_remote_user_claim_client_id(apache_factory, mock_provider):
