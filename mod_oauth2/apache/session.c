@@ -427,12 +427,18 @@ void oauth2_ap_rp_session_cookie(request_rec *r, oauth2_ctx_t *ctx,
 }
 
 /* The user name of a session: the provider's identity claim. */
+static const char *claim_user(request_rec *r, const oauth2_ap_provider_t *ap,
+                              json_t *claims)
+{
+    return oauth2_rp_claim_text(r->pool, claims,
+                                ap->rp.user_claim ? ap->rp.user_claim : "sub");
+}
+
 const char *oauth2_ap_rp_session_user(request_rec *r,
                                       const oauth2_ap_provider_t *ap,
                                       const oauth2_session_t *s)
 {
-    return oauth2_rp_claim_text(r->pool, s->claims,
-                                ap->rp.user_claim ? ap->rp.user_claim : "sub");
+    return claim_user(r, ap, s->claims);
 }
 
 /* ---- login start ------------------------------------------------------- */
@@ -699,17 +705,17 @@ static oauth2_status_t refresh(request_rec *r, oauth2_ctx_t *ctx,
 
 /* ---- check_authn ------------------------------------------------------- */
 
-static void set_principal(request_rec *r, const oauth2_ap_provider_t *ap,
-                          oauth2_session_t *s)
+static void set_principal(request_rec *r, oauth2_ctx_t *ctx,
+                          const oauth2_ap_provider_t *ap, oauth2_session_t *s)
 {
-    oauth2_principal_t *p = apr_pcalloc(r->pool, sizeof(*p));
+    oauth2_principal_t *p = apr_pcalloc(ctx->pool, sizeof(*p));
 
     p->type = OAUTH2_PRINCIPAL_SESSION;
     p->sub = oauth2_json_str(s->claims, "sub");
     p->issuer = oauth2_json_str(s->claims, "iss");
     p->client_id = ap->rp.client_id;
     p->claims = s->claims;
-    p->scopes = apr_array_make(r->pool, 1, sizeof(const char *));
+    p->scopes = apr_array_make(ctx->pool, 1, sizeof(const char *));
     p->access_token = s->access_token;
     p->provider = s->provider;
     p->expires = s->expires_at;
@@ -758,7 +764,7 @@ static int session_ok(request_rec *r, oauth2_ctx_t *ctx,
         if (rc == OAUTH2_UNAVAILABLE)
             goto down;
     }
-    set_principal(r, ap, s);
+    set_principal(r, ctx, ap, s);
     return OK;
 down:
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -774,16 +780,15 @@ static int check_authn(request_rec *r)
     const char *type = ap_auth_type(r);
     const oauth2_ap_rp_dir_t *d;
     const oauth2_ap_provider_t *ap;
+    const oauth2_principal_t *p;
     oauth2_session_t *s = NULL;
+    const char *user;
+    request_rec *m;
     oauth2_ctx_t *ctx;
     oauth2_status_t rc;
 
     if (type == NULL || strcasecmp(type, "oauth2") != 0)
         return DECLINED;
-    if (r->main != NULL && oauth2_ap_principal_get(r) != NULL) {
-        r->user = r->main->user;
-        return OK;
-    }
     d = oauth2_ap_rp_dir_get(r);
     ap = oauth2_ap_rp_provider(r->server, d->login);
     if (ap == NULL) {
@@ -793,7 +798,25 @@ static int check_authn(request_rec *r)
                       d->login ? d->login : "unset");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (r->main != NULL && (p = oauth2_ap_principal_get(r)) != NULL &&
+        p->type == OAUTH2_PRINCIPAL_SESSION &&
+        strcmp(p->provider, ap->rp.name) == 0) {
+        /* An earlier subrequest (or the main request) signed in already:
+         * the main request need not have, so its user may be unset. */
+        user = r->main->user;
+        if (user == NULL && (user = claim_user(r, ap, p->claims)) == NULL)
+            user = "";
+        r->user = (char *)user;
+        r->ap_auth_type = "oauth2";
+        return OK;
+    }
     ctx = oauth2_ap_request_ctx(r);
+    /* The principal is kept for the main request and all its subrequests:
+     * one that signs in first must not leave it (session, claims) in its
+     * own pool, which dies before the next include asks for it. */
+    for (m = r; m->main != NULL; m = m->main)
+        ;
+    ctx->pool = m->pool;
     if (oauth2_ap_rp_cookies_too_big(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       OAUTH2_LOGNO(00661) "Cookie headers over the limit: "

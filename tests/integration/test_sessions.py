@@ -5,6 +5,7 @@ from the mock provider (by sid and by sub, ending a session used on both
 nodes; hostile logout tokens refused with 400 and the session kept), the
 admin handler (list, revoke, cross-site refused), and the access-token
 refresh done once across nodes under parallel requests."""
+import functools
 import hashlib
 import json
 import threading
@@ -339,3 +340,43 @@ def test_backchannel_store_down_is_503_then_retry(apache_factory, mock):
     finally:
         redis.stop()
         redis.cleanup()
+
+
+CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+env
+"""
+
+
+def test_ssi_includes_of_the_app_after_a_subrequest_signed_in(
+        apache_factory, mock, redis_server):
+    # an unprotected SSI page includes the protected app twice: the first
+    # include authenticates the session (the main request never does), the
+    # second reuses the principal kept for the main request
+    make = functools.partial(apache_factory,
+                             modules=harness.BASE_MODULES + ["include"])
+    extra = """
+ScriptAlias /app/cgi/ "{root}/cgi-bin/"
+<Directory "{root}/htdocs">
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+</Directory>
+"""
+    page = ('<!--#include virtual="/app/cgi/env.sh" -->\n---\n'
+            '<!--#include virtual="/app/cgi/env.sh" -->\n')
+    files = dict(FILES)
+    files["cgi-bin/env.sh"] = (CGI, 0o755)
+    files["htdocs/page.shtml"] = (page, 0o644)
+    node, = harness.start_nodes(make, conf(mock, redis_server, extra=extra),
+                                count=1, files=files)
+    s, _ = sign_in(node, mock, "carol")
+    for _ in range(2):
+        r = s.get(node.url + "/page.shtml", timeout=10)
+        assert r.status_code == 200, (r.status_code, node.error_log())
+        parts = r.text.split("\n---\n")
+        assert len(parts) == 2, r.text
+        for part in parts:
+            env = dict(ln.partition("=")[::2] for ln in part.splitlines())
+            assert env.get("REMOTE_USER") == "carol", part
+            assert env.get("OAUTH2_CLAIM_sub") == "carol", part
