@@ -24,6 +24,7 @@ typedef struct oauth2_claim_export_t {
 
 typedef struct oauth2_claim_exports_t {
     size_t n;
+    size_t size; /* bytes of a flattened block (texts included); 0 else */
     oauth2_claim_export_t e[];
 } oauth2_claim_exports_t;
 
@@ -37,6 +38,12 @@ oauth2_claim_exports_make(apr_pool_t *p, const json_t *claims, int headers);
 /* The same in one malloc() block, for a cache entry; free() it. */
 oauth2_claim_exports_t *
 oauth2_claim_exports_flatten(const oauth2_claim_exports_t *x);
+
+/* A flattened block copied into p, its pointers moved along: one
+ * allocation and a memcpy, for a hit on a cache that may drop the block
+ * once its lock is released. NULL if `flat` is not a flattened block. */
+oauth2_claim_exports_t *
+oauth2_claim_exports_copy(apr_pool_t *p, const oauth2_claim_exports_t *flat);
 
 /* A claim value as text in p: strings as they are, anything else as JSON;
  * NULL if jansson cannot dump it. */

@@ -41,6 +41,9 @@ typedef struct oauth2_session_t {
     /* object, never NULL; decref'd by the pool. Read-only once opened: the
      * per-process memo shares it between requests and threads. */
     json_t *claims;
+    /* The claims prepared for the backend (a memo hit), or NULL: build
+     * them from `claims`. Reset whenever the claims are replaced. */
+    const struct oauth2_claim_exports_t *exports;
     apr_time_t expires_at;  /* access token expiry; 0 = unknown */
     apr_time_t created;     /* login time */
     apr_time_t last_access; /* last time the session was used */

@@ -715,6 +715,7 @@ static void set_principal(request_rec *r, oauth2_ctx_t *ctx,
     p->issuer = oauth2_json_str(s->claims, "iss");
     p->client_id = ap->rp.client_id;
     p->claims = s->claims;
+    p->exports = s->exports;
     p->scopes = apr_array_make(ctx->pool, 1, sizeof(const char *));
     p->access_token = s->access_token;
     p->provider = s->provider;

@@ -93,6 +93,7 @@ oauth2_claim_exports_make(apr_pool_t *p, const json_t *claims, int headers)
         return NULL;
     x = apr_palloc(p, sizeof(*x) + json_object_size(claims) * sizeof(x->e[0]));
     x->n = 0;
+    x->size = 0;
     json_object_foreach((json_t *)claims, key, v)
     {
         oauth2_claim_export_t *e = &x->e[x->n];
@@ -136,6 +137,7 @@ oauth2_claim_exports_flatten(const oauth2_claim_exports_t *x)
     if ((y = malloc(size)) == NULL)
         return NULL;
     y->n = x->n;
+    y->size = size;
     at = (char *)y + head;
     for (i = 0; i < x->n; i++) {
         y->e[i].plain = x->e[i].plain;
@@ -146,6 +148,32 @@ oauth2_claim_exports_flatten(const oauth2_claim_exports_t *x)
                               : x->e[i].header_text == x->e[i].text
                                   ? y->e[i].text
                                   : put(&at, x->e[i].header_text);
+    }
+    return y;
+}
+
+/* Where `s`, inside the block `from`, lands in its copy `to`. */
+static const char *moved(const char *s, const oauth2_claim_exports_t *from,
+                         oauth2_claim_exports_t *to)
+{
+    return s == NULL ? NULL : (const char *)to + (s - (const char *)from);
+}
+
+oauth2_claim_exports_t *
+oauth2_claim_exports_copy(apr_pool_t *p, const oauth2_claim_exports_t *flat)
+{
+    oauth2_claim_exports_t *y;
+    size_t i;
+
+    if (flat == NULL || flat->size == 0)
+        return NULL;
+    y = apr_palloc(p, flat->size);
+    memcpy(y, flat, flat->size);
+    for (i = 0; i < y->n; i++) {
+        y->e[i].key = moved(flat->e[i].key, flat, y);
+        y->e[i].env_name = moved(flat->e[i].env_name, flat, y);
+        y->e[i].text = moved(flat->e[i].text, flat, y);
+        y->e[i].header_text = moved(flat->e[i].header_text, flat, y);
     }
     return y;
 }

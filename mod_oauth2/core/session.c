@@ -70,6 +70,7 @@ oauth2_status_t oauth2_session_set_claims(oauth2_ctx_t *ctx,
         return OAUTH2_DENIED;
     }
     s->claims = json_incref(claims);
+    s->exports = NULL;
     apr_pool_cleanup_register(ctx->pool, claims, json_release,
                               apr_pool_cleanup_null);
     return OAUTH2_OK;

@@ -25,6 +25,7 @@
 #include <apr_strings.h>
 #include <openssl/crypto.h>
 
+#include "oauth2/claim_export.h"
 #include "oauth2/util.h"
 #include "session_memo.h"
 
@@ -38,6 +39,7 @@ typedef struct slot_t {
     size_t len;
     char *str[6]; /* sub provider sid id_token access_token refresh_token */
     json_t *claims;
+    oauth2_claim_exports_t *exports; /* flattened; NULL if not built */
     apr_time_t expires_at, created, last_access;
 } slot_t;
 
@@ -112,6 +114,8 @@ static void clear_slot(slot_t *e)
         if (e->str[i] != NULL)
             OPENSSL_clear_free(e->str[i], strlen(e->str[i]));
     json_decref(e->claims);
+    if (e->exports != NULL)
+        OPENSSL_clear_free(e->exports, e->exports->size);
     OPENSSL_cleanse(e, sizeof(*e));
 }
 
@@ -143,6 +147,7 @@ oauth2_status_t oauth2_session_memo_get(oauth2_ctx_t *ctx,
     unsigned char rd[OAUTH2_SHA256_LEN];
     const char **f[6];
     json_t *claims = NULL;
+    oauth2_claim_exports_t *x = NULL;
     oauth2_status_t st;
     slot_t *e;
     int i, hit;
@@ -162,6 +167,8 @@ oauth2_status_t oauth2_session_memo_get(oauth2_ctx_t *ctx,
         s->expires_at = e->expires_at;
         s->created = e->created;
         s->last_access = e->last_access;
+        /* copied while the lock keeps the slot: a put may free it after */
+        x = oauth2_claim_exports_copy(ctx->pool, e->exports);
         memo_hits++;
     }
     else
@@ -171,13 +178,15 @@ oauth2_status_t oauth2_session_memo_get(oauth2_ctx_t *ctx,
         return OAUTH2_NOT_FOUND;
     st = oauth2_session_set_claims(ctx, s, claims);
     json_decref(claims); /* set_claims took its own reference */
+    s->exports = x;      /* made from these very claims */
     return st == OAUTH2_OK ? OAUTH2_OK : OAUTH2_NOT_FOUND;
 }
 
 /* Build the entry outside the lock; 0 when memory is short. */
-static int fill(slot_t *n, const oauth2_session_t *s, const char *val,
-                size_t len)
+static int fill(oauth2_ctx_t *ctx, slot_t *n, const oauth2_session_t *s,
+                const char *val, size_t len)
 {
+    oauth2_claim_exports_t *x;
     const char *src[6] = {s->sub,      s->provider,     s->sid,
                           s->id_token, s->access_token, s->refresh_token};
     int i;
@@ -187,6 +196,11 @@ static int fill(slot_t *n, const oauth2_session_t *s, const char *val,
     n->claims = json_deep_copy(s->claims);
     if (n->store_key == NULL || n->val == NULL || n->claims == NULL)
         return 0;
+    /* What every hit would otherwise format again for the backend (JSON
+     * dumps of array claims: mallocs and ~thousands of instructions);
+     * without it hits still work, building them per request. */
+    x = oauth2_claim_exports_make(ctx->pool, n->claims, 1);
+    n->exports = x ? oauth2_claim_exports_flatten(x) : NULL;
     memcpy(n->val, val, len);
     n->val[len] = '\0';
     n->len = len;
@@ -208,11 +222,10 @@ void oauth2_session_memo_put(oauth2_ctx_t *ctx,
     slot_t n, old;
     slot_t *e;
 
-    (void)ctx;
     if (s->store_key == NULL || val == NULL || s->claims == NULL)
         return;
     memset(&n, 0, sizeof(n));
-    if (!fill(&n, s, val, len) || !ring_digest(ring, n.ring)) {
+    if (!fill(ctx, &n, s, val, len) || !ring_digest(ring, n.ring)) {
         clear_slot(&n);
         return;
     }

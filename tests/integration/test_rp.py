@@ -694,3 +694,46 @@ def test_require_claim_with_sessions(apache_factory, mock, redis_server):
     assert r.status_code == 200 and "verified" in r.text
     r = s.get(a.url + "/app/admin/", allow_redirects=False, timeout=10)
     assert r.status_code == 403
+
+
+def test_backend_sees_the_same_claims_on_every_request(apache_factory, mock,
+                                                       redis_server):
+    # a node's first request opens the record, later ones take it (and the
+    # claims already formatted for the backend) from the process's memo:
+    # the backend must not tell them apart. Signed in on a, the first
+    # request on b is such a first open.
+    conf = rp_conf(mock, redis_server, extra="""
+OAuth2SessionNamespace shared-site
+<Location /app>
+    OAuth2ClaimHeaderPrefix OAuth2-Claim-
+</Location>
+""")
+    a = start(apache_factory, conf)
+    b = start(apache_factory, conf)
+    mock.ctl("/_control/user", {"sub": "dora", "claims": {
+        "groups": ["users", "ops"], "address": {"country": "NL"},
+        "note": "a\r\nX-Evil: 1", "age": 41, "x-dash": "d"}})
+    s, r = login(a)
+    assert r.status_code == 200, r.text
+    skip = ("REMOTE_PORT", "UNIQUE_ID", "SERVER_PORT", "HTTP_HOST",
+            "SERVER_NAME", "SCRIPT_FILENAME", "DOCUMENT_ROOT",
+            "CONTEXT_DOCUMENT_ROOT", "SERVER_SIGNATURE")
+    envs = []
+    for _ in range(4):
+        r = s.get(b.url + "/app/env.cgi", timeout=10)
+        assert r.status_code == 200, r.text
+        envs.append({k: v for k, v in (ln.split("=", 1) for ln in
+                                        r.text.splitlines() if "=" in ln)
+                     if k not in skip})
+    first = envs[0]
+    assert first["REMOTE_USER"] == "dora"
+    assert first["OAUTH2_CLAIM_groups"] == '["users","ops"]', first
+    assert first["OAUTH2_CLAIM_address"] == '{"country":"NL"}'
+    assert first["OAUTH2_CLAIM_age"] == "41"
+    assert first["OAUTH2_CLAIM_x_dash"] == "d"
+    assert first["HTTP_OAUTH2_CLAIM_GROUPS"] == '["users","ops"]'
+    # control characters blanked in the header, kept in the variable
+    assert first["HTTP_OAUTH2_CLAIM_NOTE"] == "a  X-Evil: 1"
+    assert "HTTP_X_EVIL" not in first
+    for env in envs[1:]:
+        assert env == first

@@ -141,6 +141,51 @@ static void flattened_copy_is_equal_and_standalone(void **state)
     json_decref(empty);
 }
 
+/* A flattened block copied into a pool: equal, and free of the block. */
+static void pool_copy_of_a_flat_block(void **state)
+{
+    th_fixture_t *f = *state;
+    json_t *c = sample();
+    oauth2_claim_exports_t *x = oauth2_claim_exports_make(f->pool, c, 1);
+    oauth2_claim_exports_t *flat = oauth2_claim_exports_flatten(x), *y;
+    const char *lo, *hi;
+    size_t i;
+
+    assert_non_null(flat);
+    assert_int_equal(x->size, 0);
+    assert_true(flat->size > sizeof(*flat));
+    y = oauth2_claim_exports_copy(f->pool, flat);
+    assert_non_null(y);
+    assert_int_equal(y->n, x->n);
+    assert_int_equal(y->size, flat->size);
+    /* every pointer inside the copy, none into the block */
+    lo = (const char *)y;
+    hi = lo + y->size;
+    for (i = 0; i < y->n; i++) {
+        const char *ps[4] = {y->e[i].key, y->e[i].env_name, y->e[i].text,
+                             y->e[i].header_text};
+        int k;
+
+        for (k = 0; k < 4; k++)
+            assert_true(ps[k] >= lo + sizeof(*y) && ps[k] < hi);
+        assert_int_equal(y->e[i].header_text == y->e[i].text,
+                         x->e[i].header_text == x->e[i].text);
+    }
+    memset(flat, 0xA5, flat->size);
+    free(flat);
+    for (i = 0; i < x->n; i++) {
+        assert_string_equal(y->e[i].key, x->e[i].key);
+        assert_string_equal(y->e[i].env_name, x->e[i].env_name);
+        assert_string_equal(y->e[i].text, x->e[i].text);
+        assert_string_equal(y->e[i].header_text, x->e[i].header_text);
+        assert_int_equal(y->e[i].plain, x->e[i].plain);
+    }
+    /* only flattened blocks: a pool-made set has no size to copy */
+    assert_null(oauth2_claim_exports_copy(f->pool, x));
+    assert_null(oauth2_claim_exports_copy(f->pool, NULL));
+    json_decref(c);
+}
+
 static void safe_names(void **state)
 {
     th_fixture_t *f = *state;
@@ -170,6 +215,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(not_an_object, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(flattened_copy_is_equal_and_standalone,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(pool_copy_of_a_flat_block, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(safe_names, th_setup, th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

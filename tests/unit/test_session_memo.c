@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "helpers.h"
+#include "oauth2/claim_export.h"
 #include "oauth2/session.h"
 #include "../../mod_oauth2/core/session_memo.h"
 
@@ -100,6 +101,40 @@ static void second_open_is_a_hit_with_equal_fields(void **state)
     assert_true(p->claims->refcount >= 3); /* memo + two requests */
     assert_string_equal(json_string_value(json_object_get(q->claims, "email")),
                         "a@b.example");
+}
+
+/* A hit carries the backend's exports, equal to what the claims give, in
+ * the request's pool; replacing the claims drops them. */
+static void hit_brings_the_exports_of_its_claims(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f), *p, *q;
+    const oauth2_claim_exports_t *x, *want;
+    json_t *other = json_pack("{s:s}", "email", "c@d.example");
+    size_t i;
+    char *val;
+    size_t len;
+
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
+                     OAUTH2_OK);
+    p = opened(f, &ring, a, val, len);
+    assert_null(p->exports); /* opened for real: built per request */
+    q = opened(f, &ring, a, val, len);
+    x = q->exports;
+    assert_non_null(x);
+    want = oauth2_claim_exports_make(f->pool, q->claims, 1);
+    assert_int_equal(x->n, want->n);
+    assert_int_equal(x->n, 2);
+    for (i = 0; i < x->n; i++) {
+        assert_string_equal(x->e[i].key, want->e[i].key);
+        assert_string_equal(x->e[i].env_name, want->e[i].env_name);
+        assert_string_equal(x->e[i].text, want->e[i].text);
+        assert_string_equal(x->e[i].header_text, want->e[i].header_text);
+    }
+    assert_string_equal(x->e[1].text, "[\"x\",\"y\"]");
+    assert_int_equal(oauth2_session_set_claims(&f->ctx, q, other), OAUTH2_OK);
+    assert_null(q->exports);
+    json_decref(other);
 }
 
 static void memo_never_answers_for_another_record(void **state)
@@ -215,12 +250,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(second_open_is_a_hit_with_equal_fields,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(hit_brings_the_exports_of_its_claims,
+                                        th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(memo_never_answers_for_another_record,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(rewritten_record_replaces_the_memo,
                                         th_setup, th_teardown),
-        cmocka_unit_test_setup_teardown(a_changed_ring_is_never_a_hit,
-                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(a_changed_ring_is_never_a_hit, th_setup,
+                                        th_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
