@@ -24,7 +24,7 @@ BENCH_STORE_OPTS (extra OAuth2SessionStore words, e.g. pool=32, or cache=0
 for a Redis GET on every session request),
 BENCH_REPEAT=N ((static, row) pairs per row, the median shown; not for the
 session row, whose Redis counts cover one run),
-BENCH_ONLY=name,name (static unused bearer bearer_es distinct opaque
+BENCH_ONLY=name,name (static unused static_tok bearer bearer_es distinct opaque
 session policy_vu policy). Never part of `make test`: nothing here asserts
 a timing."""
 import argparse
@@ -543,7 +543,8 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
                     a, path, headers, script, during=during))
             runs.append((r["rps"] / base["rps"], base, r))
         runs.sort(key=lambda x: x[0])
-        _, base, r = runs[len(runs) // 2]
+        ratio, base, r = runs[len(runs) // 2]
+        r = dict(r, ratio=ratio)
         if reps > 1:
             note = (note + "; " if note else "") + (
                 f"median of {reps} pairs, ratios "
@@ -554,6 +555,7 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
     if os.environ.get("BENCH_CALLGRIND") == "1":
         for name, path, hdrs in (
                 ("static", "/index.html", []),
+                ("static_tok", "/index.html", ["Authorization: Bearer " + rs]),
                 ("bearer", "/api/index.html", ["Authorization: Bearer " + rs]),
                 ("session", "/app/index.html",
                  ["Cookie: oauth2_session=" + cookie]),
@@ -573,8 +575,17 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
         rows.append(fmt_row("static file (ceiling)", r, None))
     pair("unused", "static, module loaded, location unused",
          "/unused/index.html")
+    # what a request carrying the token costs Apache before we look at
+    # it: the ceiling of the bearer rows
+    tok = pair("static_tok", "static file, RS256 token sent, not checked",
+               "/index.html", ["Authorization: Bearer " + rs])
     rsr = pair("bearer", "bearer JWT RS256, one token (cached)",
                "/api/index.html", ["Authorization: Bearer " + rs])
+    if tok and rsr:
+        notes.append(
+            "bearer RS256 (cached) against the same request unchecked: "
+            f"{rsr['ratio'] / tok['ratio']:.2f} (median ratios "
+            f"{rsr['ratio']:.2f} / {tok['ratio']:.2f})")
     pair("bearer_es", "bearer JWT ES256, one token (cached)",
          "/api/index.html", ["Authorization: Bearer " + es])
     if tokens:
