@@ -577,7 +577,7 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
          "/unused/index.html")
     # what a request carrying the token costs Apache before we look at
     # it: the ceiling of the bearer rows
-    tok = pair("static_tok", "static file, RS256 token sent, not checked",
+    tok = pair("static_tok", "static file, RS256 token sent, unchecked",
                "/index.html", ["Authorization: Bearer " + rs])
     rsr = pair("bearer", "bearer JWT RS256, one token (cached)",
                "/api/index.html", ["Authorization: Bearer " + rs])
