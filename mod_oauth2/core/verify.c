@@ -358,9 +358,11 @@ oauth2_status_t oauth2_verdict_get(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
     oauth2_status_t st =
         oauth2_cache_get_object(ctx, v->tokens, key, (void **)out);
 
-    oauth2_metric(ctx, OAUTH2_METRIC_TOKEN_CACHE, "verified", st, 0);
+    /* a miss is counted by the caller, once the token is known to be
+     * well formed: garbage is no cache miss */
     if (st != OAUTH2_OK)
         return OAUTH2_NOT_FOUND;
+    oauth2_metric(ctx, OAUTH2_METRIC_TOKEN_CACHE, "verified", OAUTH2_OK, 0);
     oauth2_verifier_count(v, &v->n_hits);
     return OAUTH2_OK;
 }
@@ -475,6 +477,9 @@ static oauth2_status_t from_cache(oauth2_ctx_t *ctx,
                                oauth2_verify_cache_key(ctx->pool, vs[i], hash),
                                &vd) != OAUTH2_OK)
             continue;
+        while (i-- > 0) /* the verifiers before this one missed */
+            oauth2_metric(ctx, OAUTH2_METRIC_TOKEN_CACHE, "verified",
+                          OAUTH2_NOT_FOUND, 0);
         if (!vd->active) {
             oauth2_err_set(ctx, "token inactive (cached)");
             return OAUTH2_DENIED;
@@ -596,6 +601,7 @@ oauth2_status_t oauth2_verify_token_ex(oauth2_ctx_t *ctx,
     const char *hash;
     oauth2_status_t st, res;
     size_t len = token ? strlen(token) : 0;
+    int i;
 
     /* Only the length before the lookup: a hit is a token that passed the
      * syntax check when it was verified, and the byte scan costs as much
@@ -614,6 +620,9 @@ oauth2_status_t oauth2_verify_token_ex(oauth2_ctx_t *ctx,
         oauth2_err_set(ctx, "malformed token");
         return OAUTH2_DENIED;
     }
+    for (i = 0; i < n; i++) /* every verifier's lookup missed */
+        oauth2_metric(ctx, OAUTH2_METRIC_TOKEN_CACHE, "verified",
+                      OAUTH2_NOT_FOUND, 0);
     if (dots(token) == 2 &&
         (res = by_jwt(ctx, vs, n, token, hash, out)) != OAUTH2_NOT_FOUND)
         return res;

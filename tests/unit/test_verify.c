@@ -13,6 +13,7 @@
 #include "oauth2/util.h"
 #include "oauth2/claim_export.h"
 #include "oauth2/crypto.h"
+#include "oauth2/metrics.h"
 #include "oauth2/store.h"
 #include "oauth2/verify.h"
 
@@ -236,14 +237,26 @@ static void hostile_headers_are_denied(void **state)
 
 /* The syntax check runs after the cache lookup: a warm cache must not
  * change what a malformed, empty or over-long token gets. */
+/* Token-cache lookups as the metrics sink sees them: [0] hits, [1] misses. */
+static void count_lookups(void *data, const struct oauth2_metric_t *m)
+{
+    int *n = data;
+
+    if (m->kind == OAUTH2_METRIC_TOKEN_CACHE)
+        n[m->status == OAUTH2_OK ? 0 : 1]++;
+}
+
 static void malformed_tokens_denied_with_a_warm_cache(void **state)
 {
     th_fixture_t *f = *state;
     const char *valid;
     char *long_tok;
+    int lookups[2] = {0, 0};
     vt_t t;
 
     vt_init(f, &t, NULL);
+    f->ctx.metrics = count_lookups;
+    f->ctx.metrics_data = lookups;
     valid = tok(&t, "valid");
     assert_int_equal(run(f, &t, valid, NULL), OAUTH2_OK);
     assert_int_equal(run(f, &t, valid, NULL), OAUTH2_OK);
@@ -266,6 +279,10 @@ static void malformed_tokens_denied_with_a_warm_cache(void **state)
     assert_string_equal(f->ctx.err.text, "malformed token");
     assert_int_equal(stats(&t).sig_checks, 1);
     assert_int_equal(stats(&t).cache_hits, 1);
+    /* one miss (the first verification), one hit; garbage is neither */
+    assert_int_equal(lookups[0], 1);
+    assert_int_equal(lookups[1], 1);
+    f->ctx.metrics = NULL;
 }
 
 static void cache_is_bounded(void **state)
