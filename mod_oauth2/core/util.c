@@ -54,33 +54,53 @@ char *oauth2_b64url_encode(apr_pool_t *p, const unsigned char *in, size_t len)
     return out;
 }
 
-/* The 6-bit value of a base64url character, or -1. */
-static int b64url_val(unsigned char c)
+/* The 6-bit value of each byte as base64url, or BAD (outside 0..63). */
+#define BAD 0x40
+static const unsigned char b64url_dec[256] = {
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    62,  BAD, BAD, 52,  53,  54,  55,  56,  57,  58,  59,  60,  61,  BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, 0,   1,   2,   3,   4,   5,   6,   7,   8,   9,
+    10,  11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,  23,  24,
+    25,  BAD, BAD, BAD, BAD, 63,  BAD, 26,  27,  28,  29,  30,  31,  32,  33,
+    34,  35,  36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,  47,  48,
+    49,  50,  51,  BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD, BAD,
+    BAD,
+};
+#undef BAD
+
+/* Offset of the first byte of in[0..n) that is not base64url. */
+static size_t b64url_bad_at(const unsigned char *in, size_t n)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    size_t i = 0;
+
+    while (i < n && b64url_dec[in[i]] < 64)
+        i++;
+    return i;
 }
 
 /*
  * Strictness matters because a signature covers the encoded text while
  * callers act on the decoded bytes: one value must have exactly one encoding.
+ * Four characters a step through a table (a session record is ~3 KB of
+ * base64url, opened on every memo miss).
  */
 oauth2_status_t oauth2_b64url_decode_into(oauth2_ctx_t *ctx, const char *in,
                                           size_t inlen, unsigned char *out,
                                           size_t cap, size_t *outlen)
 {
-    unsigned long acc = 0;
-    size_t i, o = 0;
-    int bits = 0;
+    const unsigned char *u = (const unsigned char *)in;
+    size_t i = 0, o = 0, rest;
+    unsigned a, b, c, d;
 
     if (in == NULL || inlen % 4 == 1) {
         oauth2_err_set(ctx, "base64url: bad length %zu", inlen);
@@ -90,25 +110,38 @@ oauth2_status_t oauth2_b64url_decode_into(oauth2_ctx_t *ctx, const char *in,
         oauth2_err_set(ctx, "base64url: value too long");
         return OAUTH2_DENIED;
     }
-    for (i = 0; i < inlen; i++) {
-        int v = b64url_val((unsigned char)in[i]);
-        if (v < 0) {
-            oauth2_err_set(ctx, "base64url: bad character at offset %zu", i);
+    for (; i + 4 <= inlen; i += 4) {
+        a = b64url_dec[u[i]];
+        b = b64url_dec[u[i + 1]];
+        c = b64url_dec[u[i + 2]];
+        d = b64url_dec[u[i + 3]];
+        if ((a | b | c | d) & 0x40)
+            goto bad;
+        out[o++] = (unsigned char)(a << 2 | b >> 4);
+        out[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+        out[o++] = (unsigned char)((c & 3) << 6 | d);
+    }
+    rest = inlen - i; /* 0, 2 or 3 */
+    if (rest > 0) {
+        a = b64url_dec[u[i]];
+        b = b64url_dec[u[i + 1]];
+        c = rest == 3 ? b64url_dec[u[i + 2]] : 0;
+        if ((a | b | c) & 0x40)
+            goto bad;
+        out[o++] = (unsigned char)(a << 2 | b >> 4);
+        if (rest == 3)
+            out[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+        if (rest == 2 ? (b & 15) != 0 : (c & 3) != 0) {
+            oauth2_err_set(ctx, "base64url: non-zero trailing bits");
             return OAUTH2_DENIED;
         }
-        acc = ((acc << 6) | (unsigned long)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if ((acc & ((1UL << bits) - 1)) != 0) {
-        oauth2_err_set(ctx, "base64url: non-zero trailing bits");
-        return OAUTH2_DENIED;
     }
     *outlen = o;
     return OAUTH2_OK;
+bad:
+    oauth2_err_set(ctx, "base64url: bad character at offset %zu",
+                   i + b64url_bad_at(u + i, inlen - i));
+    return OAUTH2_DENIED;
 }
 
 oauth2_status_t oauth2_b64url_decode(oauth2_ctx_t *ctx, const char *in,

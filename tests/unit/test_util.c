@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <apr_strings.h>
+
 #include "helpers.h"
 #include "oauth2/util.h"
 
@@ -64,6 +66,59 @@ static void b64url_decode_into(void **state)
         oauth2_b64url_decode_into(&f->ctx, "Zh", 2, buf, sizeof(buf), &n),
         OAUTH2_DENIED);
     assert_string_equal(f->ctx.err.text, "base64url: non-zero trailing bits");
+}
+
+/* Every byte value in every position of a quad and of both tails; every
+ * length against the encoder; the offset of the first bad character. */
+static void b64url_every_byte_and_length(void **state)
+{
+    th_fixture_t *f = *state;
+    static const char alpha[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[64], *out;
+    const char *want;
+    char in[16];
+    size_t i, len, n, pos;
+    int c, want_ok;
+
+    for (c = 0; c < 256; c++) {
+        int ok = c != 0 && strchr(alpha, c) != NULL;
+        for (len = 2; len <= 8; len++) {
+            if (len % 4 == 1)
+                continue;
+            for (pos = 0; pos < len; pos++) {
+                memset(in, 'A', len);
+                in[pos] = (char)c;
+                /* a tail's last character carries bits that must be 0 */
+                want_ok = ok;
+                if (ok && pos == len - 1 && len % 4 != 0)
+                    want_ok = ((strchr(alpha, c) - alpha) &
+                               (len % 4 == 2 ? 15 : 3)) == 0;
+                if ((oauth2_b64url_decode(&f->ctx, in, len, &out, &n) ==
+                     OAUTH2_OK) != want_ok)
+                    fail_msg("byte %d at %zu of %zu: %s", c, pos, len,
+                             want_ok ? "refused" : "accepted");
+                want = apr_psprintf(f->pool,
+                                    "base64url: bad character at offset "
+                                    "%" APR_SIZE_T_FMT,
+                                    pos);
+                if (!ok && strcmp(f->ctx.err.text, want) != 0)
+                    fail_msg("byte %d at %zu of %zu: %s", c, pos, len,
+                             f->ctx.err.text);
+            }
+        }
+    }
+    for (len = 0; len < sizeof(raw); len++) {
+        const char *enc;
+        for (i = 0; i < len; i++)
+            raw[i] = (unsigned char)(i * 37 + len * 11);
+        enc = oauth2_b64url_encode(f->pool, raw, len);
+        assert_int_equal(
+            oauth2_b64url_decode(&f->ctx, enc, strlen(enc), &out, &n),
+            OAUTH2_OK);
+        assert_int_equal(n, len);
+        assert_memory_equal(out, raw, len);
+    }
 }
 
 static void b64url_rejects(void **state)
@@ -261,6 +316,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(b64url_roundtrip, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(b64url_rejects, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(b64url_every_byte_and_length, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(b64url_decode_into, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(b64_std, th_setup, th_teardown),
