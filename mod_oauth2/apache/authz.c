@@ -25,15 +25,38 @@ typedef struct claim_rule_t {
     const char *text;  /* as written, for the log */
 } claim_rule_t;
 
-/* The principal for `r`, authenticating a bearer request if needed. */
+/*
+ * The principal of `r` as its own location sees it: one this location's
+ * configuration established (its verifier list, its login provider). A
+ * subrequest (SSI include, a lookup) shares the main request's principal
+ * only when its location authenticates the same way; under another
+ * AuthType it has none, as Apache gives it no user. Never authenticates.
+ */
+const oauth2_principal_t *oauth2_ap_principal_fitting(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+
+    if (oauth2_ap_bearer_is_ours(r))
+        return oauth2_ap_bearer_principal(r);
+    if (type != NULL && strcasecmp(type, "oauth2") == 0)
+        return oauth2_ap_rp_principal(r);
+    return r->main == NULL ? oauth2_ap_principal_get(r) : NULL;
+}
+
+/* The same for our Require providers, authenticating a bearer request if
+ * needed (authz_core's first pass runs before authentication). */
+const oauth2_principal_t *oauth2_ap_principal_for(request_rec *r)
+{
+    if (oauth2_ap_bearer_is_ours(r))
+        return oauth2_ap_bearer_authenticate(r) == OK
+                   ? oauth2_ap_bearer_principal(r)
+                   : NULL;
+    return oauth2_ap_principal_fitting(r);
+}
+
 static const oauth2_principal_t *principal(request_rec *r)
 {
-    const oauth2_principal_t *p = oauth2_ap_principal_get(r);
-
-    if (p == NULL && oauth2_ap_bearer_is_ours(r) &&
-        oauth2_ap_bearer_authenticate(r) == OK)
-        p = oauth2_ap_principal_get(r);
-    return p;
+    return oauth2_ap_principal_for(r);
 }
 
 /* ---- oauth2-scope ------------------------------------------------------ */

@@ -208,11 +208,12 @@ static int strip_hook(request_rec *r)
     return DECLINED;
 }
 
-/* After authn/authz succeeded: hand the principal over, if there is one. */
+/* After authn/authz succeeded: hand the principal over, if this location
+ * has one (never another location's, in a subrequest). */
 static int export_hook(request_rec *r)
 {
     oauth2_ap_backend_cfg_t bc;
-    const oauth2_principal_t *p = oauth2_ap_principal_get(r);
+    const oauth2_principal_t *p = oauth2_ap_principal_fitting(r);
 
     if (p == NULL)
         return DECLINED;

@@ -276,16 +276,34 @@ static int authenticate(request_rec *r)
     rc = map_status(r, ctx, st, tok);
     if (rc == OK) {
         r->ap_auth_type = (char *)AUTH_TYPE;
-        oauth2_ap_principal_set(r, p);
+        oauth2_ap_principal_set(r, p, d->bearer_verifiers);
         oauth2_ap_backend_cfg_get(r, &bc);
         oauth2_ap_backend_set_user(r, &bc, p);
     }
     return rc;
 }
 
+/*
+ * What a bearer principal is valid for: this location's verifier list (a
+ * merged pointer, the same for every location that inherits it). Another
+ * list may hold another issuer or audience, so a subrequest into it
+ * verifies the token again (a verdict-cache hit).
+ */
+static const void *bearer_src(request_rec *r)
+{
+    return oauth2_ap_dir_cfg(r)->bearer_verifiers;
+}
+
+/* The bearer principal r's location established, or NULL. */
+const oauth2_principal_t *oauth2_ap_bearer_principal(request_rec *r)
+{
+    return oauth2_ap_principal_from(r, bearer_src(r));
+}
+
 int oauth2_ap_bearer_authenticate(request_rec *r)
 {
-    const oauth2_principal_t *p = oauth2_ap_principal_get(r);
+    const void *src = bearer_src(r);
+    const oauth2_principal_t *p = oauth2_ap_principal_from(r, src);
     oauth2_ap_backend_cfg_t bc;
     int rc;
 
@@ -298,9 +316,9 @@ int oauth2_ap_bearer_authenticate(request_rec *r)
         }
         return OK;
     }
-    if (oauth2_ap_auth_result_get(r, &rc))
+    if (oauth2_ap_auth_result_get(r, src, &rc))
         return rc;
-    return oauth2_ap_auth_result_remember(r, authenticate(r));
+    return oauth2_ap_auth_result_remember(r, src, authenticate(r));
 }
 
 /* ---- hooks ------------------------------------------------------------- */
@@ -322,7 +340,8 @@ static int check_authn(request_rec *r)
  */
 static int force_authn(request_rec *r)
 {
-    return oauth2_ap_bearer_is_ours(r) && oauth2_ap_principal_get(r) != NULL
+    return oauth2_ap_bearer_is_ours(r) &&
+                   oauth2_ap_principal_from(r, bearer_src(r)) != NULL
                ? OK
                : DECLINED;
 }

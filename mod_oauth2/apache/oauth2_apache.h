@@ -113,12 +113,15 @@ oauth2_ctx_t *oauth2_ap_request_ctx(request_rec *r);
 oauth2_ctx_t *oauth2_ap_server_ctx(server_rec *s, apr_pool_t *p);
 
 /* ---- request.c: per-request state on the main request (bearer) ---- */
-void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p);
+void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p,
+                             const void *src);
 const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r);
+const oauth2_principal_t *oauth2_ap_principal_from(request_rec *r,
+                                                   const void *src);
 void oauth2_ap_wanted_scope_add(request_rec *r, const char *scopes);
 const char *oauth2_ap_wanted_scope_get(request_rec *r);
-int oauth2_ap_auth_result_remember(request_rec *r, int rc);
-int oauth2_ap_auth_result_get(request_rec *r, int *rc);
+int oauth2_ap_auth_result_remember(request_rec *r, const void *src, int rc);
+int oauth2_ap_auth_result_get(request_rec *r, const void *src, int *rc);
 
 /* ---- backend.c: strip client copies, export the principal (bearer) ---- */
 typedef struct oauth2_ap_backend_cfg_t {
@@ -223,6 +226,7 @@ oauth2_status_t oauth2_ap_rp_session_delete(request_rec *r, oauth2_ctx_t *ctx,
                                             const oauth2_session_t *s);
 void oauth2_ap_rp_session_cookie(request_rec *r, oauth2_ctx_t *ctx,
                                  const oauth2_session_t *s);
+const oauth2_principal_t *oauth2_ap_rp_principal(request_rec *r);
 const char *oauth2_ap_rp_session_user(request_rec *r,
                                       const oauth2_ap_provider_t *ap,
                                       const oauth2_session_t *s);
@@ -240,6 +244,10 @@ const char *oauth2_ap_bearer_cmd_query(cmd_parms *cmd, void *dc, int on);
  * with WWW-Authenticate already in err_headers_out.
  */
 int oauth2_ap_bearer_authenticate(request_rec *r);
+const oauth2_principal_t *oauth2_ap_bearer_principal(request_rec *r);
+/* authz.c: the principal r's own location established (see there). */
+const oauth2_principal_t *oauth2_ap_principal_fitting(request_rec *r);
+const oauth2_principal_t *oauth2_ap_principal_for(request_rec *r);
 int oauth2_ap_bearer_is_ours(request_rec *r);
 void oauth2_ap_bearer_register_hooks(apr_pool_t *p);
 

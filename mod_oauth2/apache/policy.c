@@ -498,12 +498,7 @@ static const char *run_shadow(request_rec *r, const psrv_t *c,
 /* The principal for `r`, authenticating a bearer request if needed. */
 static const oauth2_principal_t *principal(request_rec *r)
 {
-    const oauth2_principal_t *p = oauth2_ap_principal_get(r);
-
-    if (p == NULL && oauth2_ap_bearer_is_ours(r) &&
-        oauth2_ap_bearer_authenticate(r) == OK)
-        p = oauth2_ap_principal_get(r);
-    return p;
+    return oauth2_ap_principal_for(r);
 }
 
 static const char *policy_parse(cmd_parms *cmd, const char *line,

@@ -15,9 +15,11 @@
 /* One per main request, in its pool; see state(). */
 typedef struct reqstate_t {
     const oauth2_principal_t *principal;
+    const void *principal_src; /* the configuration that established it */
     const char *wanted_scope;
     int auth_rc; /* bearer authentication's result, once tried */
     int auth_tried;
+    const void *auth_src;
 } reqstate_t;
 
 /* The request whose pool carries our state: the top of the r->main chain. */
@@ -60,11 +62,27 @@ static reqstate_t *state(request_rec *r, int create)
 /*
  * Record the principal for this request, its subrequests and internal
  * redirects (which share the main request's pool). The principal and its
- * claims must live in that pool (or longer); NULL forgets it.
+ * claims must live in that pool (or longer); NULL forgets it. `src` names
+ * what established it (the location's verifier list, the login provider):
+ * a subrequest into a location configured otherwise must not take it.
  */
-void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p)
+void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p,
+                             const void *src)
 {
-    state(r, 1)->principal = p;
+    reqstate_t *s = state(r, 1);
+
+    s->principal = p;
+    s->principal_src = src;
+}
+
+/* The principal when `src` (never NULL) established it, else NULL. */
+const oauth2_principal_t *oauth2_ap_principal_from(request_rec *r,
+                                                   const void *src)
+{
+    const reqstate_t *s = state(r, 0);
+
+    return s != NULL && src != NULL && s->principal_src == src ? s->principal
+                                                               : NULL;
 }
 
 /* The principal authentication established for this request, or NULL. */
@@ -98,22 +116,24 @@ const char *oauth2_ap_wanted_scope_get(request_rec *r)
     return s != NULL ? s->wanted_scope : NULL;
 }
 
-/* Bearer authentication runs once per main request: its result. */
-int oauth2_ap_auth_result_remember(request_rec *r, int rc)
+/* Bearer authentication runs once per main request and configuration
+ * `src`: its result. */
+int oauth2_ap_auth_result_remember(request_rec *r, const void *src, int rc)
 {
     reqstate_t *s = state(r, 1);
 
     s->auth_rc = rc;
     s->auth_tried = 1;
+    s->auth_src = src;
     return rc;
 }
 
-/* 1 and *rc when authentication already ran for this request. */
-int oauth2_ap_auth_result_get(request_rec *r, int *rc)
+/* 1 and *rc when authentication already ran for `src` in this request. */
+int oauth2_ap_auth_result_get(request_rec *r, const void *src, int *rc)
 {
     const reqstate_t *s = state(r, 0);
 
-    if (s == NULL || !s->auth_tried)
+    if (s == NULL || !s->auth_tried || s->auth_src != src)
         return 0;
     *rc = s->auth_rc;
     return 1;

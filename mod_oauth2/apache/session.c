@@ -434,6 +434,19 @@ static const char *claim_user(request_rec *r, const oauth2_ap_provider_t *ap,
                                 ap->rp.user_claim ? ap->rp.user_claim : "sub");
 }
 
+/*
+ * The session principal for r's location (AuthType oauth2): only one its
+ * OAuth2Login provider established, so a subrequest into a location of
+ * another provider never takes the main request's. NULL otherwise.
+ */
+const oauth2_principal_t *oauth2_ap_rp_principal(request_rec *r)
+{
+    const oauth2_ap_rp_dir_t *d = oauth2_ap_rp_dir_get(r);
+    const oauth2_ap_provider_t *ap = oauth2_ap_rp_provider(r->server, d->login);
+
+    return ap != NULL ? oauth2_ap_principal_from(r, ap) : NULL;
+}
+
 const char *oauth2_ap_rp_session_user(request_rec *r,
                                       const oauth2_ap_provider_t *ap,
                                       const oauth2_session_t *s)
@@ -724,7 +737,7 @@ static void set_principal(request_rec *r, oauth2_ctx_t *ctx,
     if (r->user == NULL)
         r->user = "";
     r->ap_auth_type = "oauth2";
-    oauth2_ap_principal_set(r, p);
+    oauth2_ap_principal_set(r, p, ap);
 }
 
 /*
@@ -799,13 +812,11 @@ static int check_authn(request_rec *r)
                       d->login ? d->login : "unset");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (r->main != NULL && (p = oauth2_ap_principal_get(r)) != NULL &&
-        p->type == OAUTH2_PRINCIPAL_SESSION &&
-        strcmp(p->provider, ap->rp.name) == 0) {
-        /* An earlier subrequest (or the main request) signed in already:
-         * the main request need not have, so its user may be unset. */
-        user = r->main->user;
-        if (user == NULL && (user = claim_user(r, ap, p->claims)) == NULL)
+    if (r->main != NULL && (p = oauth2_ap_principal_from(r, ap)) != NULL) {
+        /* The main request or an earlier subrequest signed in with this
+         * provider. The user is this provider's, never r->main->user:
+         * the main request may not have signed in, or signed in otherwise. */
+        if ((user = claim_user(r, ap, p->claims)) == NULL)
             user = "";
         r->user = (char *)user;
         r->ap_auth_type = "oauth2";

@@ -349,34 +349,123 @@ env
 """
 
 
-def test_ssi_includes_of_the_app_after_a_subrequest_signed_in(
-        apache_factory, mock, redis_server):
-    # an unprotected SSI page includes the protected app twice: the first
-    # include authenticates the session (the main request never does), the
-    # second reuses the principal kept for the main request
-    make = functools.partial(apache_factory,
-                             modules=harness.BASE_MODULES + ["include"])
-    extra = """
+SSI_EXTRA = """
 ScriptAlias /app/cgi/ "{root}/cgi-bin/"
+ScriptAlias /other/cgi/ "{root}/cgi-bin/"
+ScriptAlias /api/cgi/ "{root}/cgi-bin/"
+ScriptAlias /alice/cgi/ "{root}/cgi-bin/"
 <Directory "{root}/htdocs">
     Options +Includes
     AddOutputFilter INCLUDES .shtml
 </Directory>
+OAuth2Provider other discovery={disc} client_id=other-client \\
+    client_secret=other-secret scope="openid"
+<Location /other>
+    AuthType oauth2
+    OAuth2Login other
+    Require oauth2-claim sub~.
+</Location>
+<Location /api>
+    AuthType oauth2-bearer
+    OAuth2TokenVerify jwks_uri={mock}/jwks issuer={mock} audience=api
+    Require oauth2-claim sub~.
+</Location>
+<Location /alice>
+    AuthType oauth2
+    OAuth2Login mock
+    Require user alice
+</Location>
+<Location /bapp>
+    AuthType oauth2-bearer
+    OAuth2TokenVerify jwks_uri={mock}/jwks issuer={mock} audience=api
+    Require valid-user
+</Location>
 """
-    page = ('<!--#include virtual="/app/cgi/env.sh" -->\n---\n'
-            '<!--#include virtual="/app/cgi/env.sh" -->\n')
+
+
+def ssi_node(apache_factory, mock, redis, pages):
+    """One node with mod_include: SSI pages that include the CGI under
+    /app (session, provider mock), /other (session, provider other) and
+    /api (bearer)."""
+    make = functools.partial(apache_factory,
+                             modules=harness.BASE_MODULES + ["include"])
+    extra = SSI_EXTRA.replace("{mock}", mock.url).replace(
+        "{disc}", mock.url + "/.well-known/openid-configuration")
     files = dict(FILES)
     files["cgi-bin/env.sh"] = (CGI, 0o755)
-    files["htdocs/page.shtml"] = (page, 0o644)
-    node, = harness.start_nodes(make, conf(mock, redis_server, extra=extra),
+    for path, text in pages.items():
+        files[path] = (text, 0o644)
+    node, = harness.start_nodes(make, conf(mock, redis, extra=extra),
                                 count=1, files=files)
+    return node
+
+
+def include_envs(r):
+    """The environments the CGI printed, one per include (an include that
+    failed gives Apache's error text and no variables)."""
+    assert r.status_code == 200, r.status_code
+    return [dict(ln.partition("=")[::2] for ln in part.splitlines())
+            for part in r.text.split("\n---\n")]
+
+
+def test_ssi_includes_of_the_app_after_a_subrequest_signed_in(
+        apache_factory, mock, redis_server):
+    # an unprotected SSI page includes the protected app twice: the first
+    # include authenticates the session (the main request never does), the
+    # second reuses the principal kept for the main request. This guards
+    # the flow (it failed with a 500: the main request has no user); the
+    # principal's lifetime (the main request's pool) is session.c's care,
+    # as a normal build does not poison freed pool memory
+    inc = '<!--#include virtual="/app/cgi/env.sh" -->\n'
+    node = ssi_node(apache_factory, mock, redis_server,
+                    {"htdocs/page.shtml": inc + "---\n" + inc})
     s, _ = sign_in(node, mock, "carol")
     for _ in range(2):
-        r = s.get(node.url + "/page.shtml", timeout=10)
-        assert r.status_code == 200, (r.status_code, node.error_log())
-        parts = r.text.split("\n---\n")
-        assert len(parts) == 2, r.text
-        for part in parts:
-            env = dict(ln.partition("=")[::2] for ln in part.splitlines())
-            assert env.get("REMOTE_USER") == "carol", part
-            assert env.get("OAUTH2_CLAIM_sub") == "carol", part
+        envs = include_envs(s.get(node.url + "/page.shtml", timeout=10))
+        assert len(envs) == 2, envs
+        for env in envs:
+            assert env.get("REMOTE_USER") == "carol", (env, node.error_log())
+            assert env.get("OAUTH2_CLAIM_sub") == "carol", env
+
+
+def test_ssi_includes_never_lend_a_principal_to_another_location(
+        apache_factory, mock, redis_server):
+    # after an include signed in with provider mock, neither a location of
+    # another provider nor a bearer location may serve that principal
+    # (their Require oauth2-claim would grant it in authz's first pass)
+    page = "\n---\n".join(
+        f'<!--#include virtual="/{d}/cgi/env.sh" -->'
+        for d in ("app", "other", "api")) + "\n"
+    node = ssi_node(apache_factory, mock, redis_server,
+                    {"htdocs/mixed.shtml": page})
+    s, _ = sign_in(node, mock, "carol")
+    envs = include_envs(s.get(node.url + "/mixed.shtml", timeout=10))
+    assert len(envs) == 3, envs
+    assert envs[0].get("OAUTH2_CLAIM_sub") == "carol", envs[0]
+    for env in envs[1:]:
+        assert "OAUTH2_CLAIM_sub" not in env, env
+        assert "REMOTE_USER" not in env, env
+
+
+def test_ssi_include_user_is_the_sessions_not_the_main_requests(
+        apache_factory, mock, redis_server):
+    # the page itself is a bearer location (alice's token); its includes
+    # sign in carol's session. The second include reuses the first's
+    # principal, and its user is carol, never the main request's alice:
+    # `Require user alice` refuses it
+    inc = '<!--#include virtual="/{}/cgi/env.sh" -->\n'
+    node = ssi_node(apache_factory, mock, redis_server, {
+        "htdocs/bapp/page.shtml": inc.format("app") + "---\n" +
+        inc.format("alice") + "---\n" + inc.format("app")})
+    s, _ = sign_in(node, mock, "carol")
+    tok = mock.ctl("/_control/mint", {"alg": "RS256", "claims": {
+        "sub": "alice", "aud": "api"}})["token"]
+    r = s.get(node.url + "/bapp/page.shtml", timeout=10,
+              headers={"Authorization": "Bearer " + tok})
+    envs = include_envs(r)
+    assert len(envs) == 3, envs
+    for env in envs[0], envs[2]:
+        assert env.get("REMOTE_USER") == "carol", (env, node.error_log())
+        assert env.get("OAUTH2_CLAIM_sub") == "carol", env
+    assert "REMOTE_USER" not in envs[1], envs[1]
+    assert "OAUTH2_CLAIM_sub" not in envs[1], envs[1]
