@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <openssl/crypto.h>
 
 #include "helpers.h"
 #include "oauth2/session.h"
+#include "../../mod_oauth2/core/session_plain.h"
 
 #define SEC(n) apr_time_from_sec(n)
 
@@ -137,6 +139,147 @@ static void seal_open_round_trip(void **state)
     assert_int_equal(p->expires_at, f->ctx.now + SEC(3600));
     assert_int_equal(p->created, a->created);
     assert_true(json_equal(p->claims, a->claims));
+}
+
+/* A record as written before the v2 layout: every field in one JSON
+ * object, sealed under the same key, info and store key. */
+static char *seal_v1(th_fixture_t *f, const oauth2_session_t *a,
+                     const char *json)
+{
+    char *val = NULL;
+
+    assert_int_equal(
+        oauth2_crypto_seal(&f->ctx, &ring, a->secret, sizeof(a->secret),
+                           "mod_oauth2 session v1", a->store_key,
+                           strlen(a->store_key), json, strlen(json), &val),
+        OAUTH2_OK);
+    return val;
+}
+
+static oauth2_session_t *reader(th_fixture_t *f, const oauth2_session_t *a)
+{
+    oauth2_session_t *p = NULL;
+
+    assert_int_equal(
+        oauth2_session_parse_cookie(
+            &f->ctx, "ns", oauth2_session_cookie_value(&f->ctx, a), &p),
+        OAUTH2_OK);
+    return p;
+}
+
+/* Records sealed by earlier versions (v1) still open after an upgrade. */
+static void v1_records_still_open(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f, "ns"), *p = reader(f, a);
+    const char *json =
+        "{\"access_token\":\"at-v1\",\"claims\":{\"email\":\"x@y\"},"
+        "\"created\":5,\"expires_at\":7,\"id_token\":\"it-v1\","
+        "\"last_access\":6,\"provider\":\"google\",\"sid\":\"s1\","
+        "\"sub\":\"user-1\",\"v\":1}";
+    char *val = seal_v1(f, a, json);
+
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, strlen(val)),
+                     OAUTH2_OK);
+    assert_string_equal(p->sub, "user-1");
+    assert_string_equal(p->sid, "s1");
+    assert_string_equal(p->id_token, "it-v1");
+    assert_string_equal(p->access_token, "at-v1");
+    assert_null(p->refresh_token);
+    assert_int_equal(p->created, 5);
+    assert_int_equal(p->last_access, 6);
+    assert_int_equal(p->expires_at, 7);
+    assert_string_equal(json_string_value(json_object_get(p->claims, "email")),
+                        "x@y");
+    /* a v1 object that claims to be v2 is refused */
+    p = reader(f, a);
+    val = seal_v1(f, a,
+                  "{\"v\":2,\"sub\":\"u\",\"created\":1,"
+                  "\"expires_at\":1,\"last_access\":1,\"claims\":{}}");
+    assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, strlen(val)),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "session value has an unknown version");
+}
+
+/* v2: the tokens in front, raw; the JSON part holds none of them; an
+ * empty token and an absent one stay apart. */
+static void v2_layout_keeps_tokens_out_of_the_json(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f, "ns"), *p = reader(f, a);
+    unsigned char *pt = NULL;
+    size_t len = 0;
+    char *json;
+
+    a->refresh_token = NULL;
+    a->id_token = "";
+    assert_int_equal(oauth2_session_encode(&f->ctx, a, &pt, &len), OAUTH2_OK);
+    assert_int_equal(pt[0], 0x02);
+    /* id "" (length 0), access (18 bytes), refresh absent */
+    assert_memory_equal(pt + 1,
+                        "\0\0\0\0\0\0\0\x12"
+                        "access-token-value"
+                        "\xff\xff\xff\xff",
+                        4 + 4 + 18 + 4);
+    json = apr_pstrmemdup(f->pool, (const char *)pt + 31, len - 31);
+    assert_true(json[0] == '{');
+    assert_null(strstr(json, "token"));
+    assert_non_null(strstr(json, "\"v\":2"));
+    assert_int_equal(oauth2_session_decode(&f->ctx, p, pt, len), OAUTH2_OK);
+    assert_string_equal(p->id_token, "");
+    assert_string_equal(p->access_token, "access-token-value");
+    assert_null(p->refresh_token);
+    assert_string_equal(p->sub, "user-1");
+    assert_string_equal(p->sid, "op-sid");
+    assert_true(json_equal(p->claims, a->claims));
+    OPENSSL_clear_free(pt, len);
+}
+
+/* Every way a v2 plaintext can be malformed is refused, none read past
+ * the end (the fuzz target fuzz_session_plain covers the rest). */
+static void v2_malformed_refused(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f, "ns"), *p;
+    unsigned char *pt = NULL, *bad;
+    size_t len = 0, cut;
+
+    assert_int_equal(oauth2_session_encode(&f->ctx, a, &pt, &len), OAUTH2_OK);
+    /* every truncation: inside a length, a token or the JSON */
+    for (cut = 0; cut < len; cut++) {
+        bad = apr_pmemdup(f->pool, pt, cut);
+        p = reader(f, a);
+        if (oauth2_session_decode(&f->ctx, p, bad, cut) != OAUTH2_DENIED)
+            fail_msg("truncated at %zu of %zu accepted", cut, len);
+    }
+    /* a length past the end */
+    bad = apr_pmemdup(f->pool, pt, len);
+    bad[1] = 0x7f;
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_decode(&f->ctx, p, bad, len),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "session value has a malformed token field");
+    /* a NUL inside a token */
+    bad = apr_pmemdup(f->pool, pt, len);
+    bad[1 + 4 + 3] = '\0';
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_decode(&f->ctx, p, bad, len),
+                     OAUTH2_DENIED);
+    /* junk after the JSON */
+    bad = apr_palloc(f->pool, len + 1);
+    memcpy(bad, pt, len);
+    bad[len] = 'x';
+    p = reader(f, a);
+    assert_int_equal(oauth2_session_decode(&f->ctx, p, bad, len + 1),
+                     OAUTH2_DENIED);
+    /* neither layout */
+    p = reader(f, a);
+    assert_int_equal(
+        oauth2_session_decode(&f->ctx, p, (const unsigned char *)"\x03{}", 3),
+        OAUTH2_DENIED);
+    OPENSSL_clear_free(pt, len);
 }
 
 static void open_needs_secret_key_and_passphrase(void **state)
@@ -478,6 +621,12 @@ static void jti_once_and_lock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(v1_records_still_open, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(v2_layout_keeps_tokens_out_of_the_json,
+                                        th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(v2_malformed_refused, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(index_list_and_revoke, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(index_needs_sub, th_setup, th_teardown),
