@@ -403,8 +403,8 @@ oauth2_status_t oauth2_session_open(oauth2_ctx_t *ctx,
         return st;
     st = oauth2_session_decode(ctx, s, pt, ptlen);
     OPENSSL_cleanse(pt, ptlen);
-    if (st == OAUTH2_OK)
-        oauth2_session_memo_put(ctx, ring, s, val, len);
+    if (st == OAUTH2_OK) /* the exports once, for this request and hits */
+        s->exports = oauth2_session_memo_put(ctx, ring, s, val, len);
     return st;
 }
 

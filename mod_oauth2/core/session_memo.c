@@ -183,10 +183,9 @@ oauth2_status_t oauth2_session_memo_get(oauth2_ctx_t *ctx,
 }
 
 /* Build the entry outside the lock; 0 when memory is short. */
-static int fill(oauth2_ctx_t *ctx, slot_t *n, const oauth2_session_t *s,
-                const char *val, size_t len)
+static int fill(slot_t *n, const oauth2_session_t *s,
+                const oauth2_claim_exports_t *x, const char *val, size_t len)
 {
-    oauth2_claim_exports_t *x;
     const char *src[6] = {s->sub,      s->provider,     s->sid,
                           s->id_token, s->access_token, s->refresh_token};
     int i;
@@ -199,7 +198,6 @@ static int fill(oauth2_ctx_t *ctx, slot_t *n, const oauth2_session_t *s,
     /* What every hit would otherwise format again for the backend (JSON
      * dumps of array claims: mallocs and ~thousands of instructions);
      * without it hits still work, building them per request. */
-    x = oauth2_claim_exports_make(ctx->pool, n->claims, 1);
     n->exports = x ? oauth2_claim_exports_flatten(x) : NULL;
     memcpy(n->val, val, len);
     n->val[len] = '\0';
@@ -214,20 +212,23 @@ static int fill(oauth2_ctx_t *ctx, slot_t *n, const oauth2_session_t *s,
     return 1;
 }
 
-void oauth2_session_memo_put(oauth2_ctx_t *ctx,
-                             const oauth2_crypto_keyring_t *ring,
-                             const oauth2_session_t *s, const char *val,
-                             size_t len)
+const oauth2_claim_exports_t *
+oauth2_session_memo_put(oauth2_ctx_t *ctx, const oauth2_crypto_keyring_t *ring,
+                        const oauth2_session_t *s, const char *val, size_t len)
 {
+    const oauth2_claim_exports_t *x;
     slot_t n, old;
     slot_t *e;
 
     if (s->store_key == NULL || val == NULL || s->claims == NULL)
-        return;
+        return NULL;
+    /* in the request's pool, over the request's claims (its names point
+     * into them): the caller's exports, flattened for the slot */
+    x = oauth2_claim_exports_make(ctx->pool, s->claims, 1);
     memset(&n, 0, sizeof(n));
-    if (!fill(ctx, &n, s, val, len) || !ring_digest(ring, n.ring)) {
+    if (!fill(&n, s, x, val, len) || !ring_digest(ring, n.ring)) {
         clear_slot(&n);
-        return;
+        return x;
     }
     e = slot_of(s->store_key);
     pthread_mutex_lock(&memo_mu);
@@ -235,6 +236,7 @@ void oauth2_session_memo_put(oauth2_ctx_t *ctx,
     *e = n;
     pthread_mutex_unlock(&memo_mu);
     clear_slot(&old);
+    return x;
 }
 
 void oauth2_session_memo_stats(unsigned long *hits, unsigned long *misses)

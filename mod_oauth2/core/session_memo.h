@@ -19,11 +19,14 @@ oauth2_status_t oauth2_session_memo_get(oauth2_ctx_t *ctx,
                                         oauth2_session_t *s, const char *val,
                                         size_t len);
 
-/* Remember an opened record; silently nothing when memory is short. */
-void oauth2_session_memo_put(oauth2_ctx_t *ctx,
-                             const oauth2_crypto_keyring_t *ring,
-                             const oauth2_session_t *s, const char *val,
-                             size_t len);
+/*
+ * Remember an opened record; silently nothing when memory is short.
+ * Returns s's claims prepared for the backend, in ctx->pool (what a hit
+ * will copy), or NULL: the caller's s->exports.
+ */
+const struct oauth2_claim_exports_t *
+oauth2_session_memo_put(oauth2_ctx_t *ctx, const oauth2_crypto_keyring_t *ring,
+                        const oauth2_session_t *s, const char *val, size_t len);
 
 /* Counters since process start, for tests and the benchmark. */
 void oauth2_session_memo_stats(unsigned long *hits, unsigned long *misses);

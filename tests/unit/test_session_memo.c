@@ -118,7 +118,10 @@ static void hit_brings_the_exports_of_its_claims(void **state)
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
                      OAUTH2_OK);
     p = opened(f, &ring, a, val, len);
-    assert_null(p->exports); /* opened for real: built per request */
+    /* opened for real: the exports the memo flattened, in the pool */
+    assert_non_null(p->exports);
+    assert_int_equal(p->exports->size, 0);
+    assert_int_equal(p->exports->n, 2);
     q = opened(f, &ring, a, val, len);
     x = q->exports;
     assert_non_null(x);
@@ -126,6 +129,7 @@ static void hit_brings_the_exports_of_its_claims(void **state)
     assert_int_equal(x->n, want->n);
     assert_int_equal(x->n, 2);
     for (i = 0; i < x->n; i++) {
+        assert_string_equal(p->exports->e[i].text, want->e[i].text);
         assert_string_equal(x->e[i].key, want->e[i].key);
         assert_string_equal(x->e[i].env_name, want->e[i].env_name);
         assert_string_equal(x->e[i].text, want->e[i].text);
