@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 
 #include "helpers.h"
+#include "oauth2/session.h"
 
 static int apr_ready;
 /* The store's read cache logs from its own thread. */
@@ -98,4 +99,16 @@ char *th_read_file(apr_pool_t *p, const char *relpath, size_t *len)
     if (len)
         *len = (size_t)n;
     return buf;
+}
+
+struct oauth2_session_t *th_session_reader(th_fixture_t *f,
+                                           const struct oauth2_session_t *a)
+{
+    oauth2_session_t *p = NULL;
+
+    assert_int_equal(
+        oauth2_session_parse_cookie(
+            &f->ctx, "ns", oauth2_session_cookie_value(&f->ctx, a), &p),
+        OAUTH2_OK);
+    return p;
 }

@@ -35,4 +35,11 @@ int th_logged(const th_fixture_t *f, const char *needle);
 /* Read a file below tests/unit (OAUTH2_TEST_DIR) into the pool, or fail. */
 char *th_read_file(apr_pool_t *p, const char *relpath, size_t *len);
 
+struct oauth2_session_t;
+
+/* A new request's view of session a: its cookie parsed in namespace "ns"
+ * (id, secret, store key; nothing opened yet), or fail. */
+struct oauth2_session_t *th_session_reader(th_fixture_t *f,
+                                           const struct oauth2_session_t *a);
+
 #endif /* OAUTH2_TEST_HELPERS_H */

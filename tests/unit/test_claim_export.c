@@ -21,6 +21,24 @@ static const oauth2_claim_export_t *find(const oauth2_claim_exports_t *x,
     return NULL;
 }
 
+/* y holds what x holds, entry by entry, sharing header texts alike. */
+static void assert_same_exports(const oauth2_claim_exports_t *x,
+                                const oauth2_claim_exports_t *y)
+{
+    size_t i;
+
+    assert_int_equal(y->n, x->n);
+    for (i = 0; i < x->n; i++) {
+        assert_string_equal(y->e[i].key, x->e[i].key);
+        assert_string_equal(y->e[i].env_name, x->e[i].env_name);
+        assert_string_equal(y->e[i].text, x->e[i].text);
+        assert_string_equal(y->e[i].header_text, x->e[i].header_text);
+        assert_int_equal(y->e[i].plain, x->e[i].plain);
+        assert_int_equal(y->e[i].header_text == y->e[i].text,
+                         x->e[i].header_text == x->e[i].text);
+    }
+}
+
 static json_t *sample(void)
 {
     json_error_t err;
@@ -110,23 +128,12 @@ static void flattened_copy_is_equal_and_standalone(void **state)
     json_t *c = sample(), *empty = json_object();
     apr_pool_t *scratch;
     oauth2_claim_exports_t *x, *y;
-    size_t i;
 
     assert_int_equal(apr_pool_create(&scratch, f->pool), APR_SUCCESS);
     x = oauth2_claim_exports_make(scratch, c, 1);
     y = oauth2_claim_exports_flatten(x);
     assert_non_null(y);
-    assert_int_equal(y->n, x->n);
-    for (i = 0; i < x->n; i++) {
-        assert_string_equal(y->e[i].key, x->e[i].key);
-        assert_string_equal(y->e[i].env_name, x->e[i].env_name);
-        assert_string_equal(y->e[i].text, x->e[i].text);
-        assert_string_equal(y->e[i].header_text, x->e[i].header_text);
-        assert_int_equal(y->e[i].plain, x->e[i].plain);
-        /* shared when equal, as in the original */
-        assert_int_equal(y->e[i].header_text == y->e[i].text,
-                         x->e[i].header_text == x->e[i].text);
-    }
+    assert_same_exports(x, y);
     /* nothing points back into the pool or the claims */
     apr_pool_destroy(scratch);
     json_decref(c);
@@ -173,13 +180,7 @@ static void pool_copy_of_a_flat_block(void **state)
     }
     memset(flat, 0xA5, flat->size);
     free(flat);
-    for (i = 0; i < x->n; i++) {
-        assert_string_equal(y->e[i].key, x->e[i].key);
-        assert_string_equal(y->e[i].env_name, x->e[i].env_name);
-        assert_string_equal(y->e[i].text, x->e[i].text);
-        assert_string_equal(y->e[i].header_text, x->e[i].header_text);
-        assert_int_equal(y->e[i].plain, x->e[i].plain);
-    }
+    assert_same_exports(x, y);
     /* only flattened blocks: a pool-made set has no size to copy */
     assert_null(oauth2_claim_exports_copy(f->pool, x));
     assert_null(oauth2_claim_exports_copy(f->pool, NULL));

@@ -156,22 +156,11 @@ static char *seal_v1(th_fixture_t *f, const oauth2_session_t *a,
     return val;
 }
 
-static oauth2_session_t *reader(th_fixture_t *f, const oauth2_session_t *a)
-{
-    oauth2_session_t *p = NULL;
-
-    assert_int_equal(
-        oauth2_session_parse_cookie(
-            &f->ctx, "ns", oauth2_session_cookie_value(&f->ctx, a), &p),
-        OAUTH2_OK);
-    return p;
-}
-
 /* Records sealed by earlier versions (v1) still open after an upgrade. */
 static void v1_records_still_open(void **state)
 {
     th_fixture_t *f = *state;
-    oauth2_session_t *a = full(f, "ns"), *p = reader(f, a);
+    oauth2_session_t *a = full(f, "ns"), *p = th_session_reader(f, a);
     const char *json =
         "{\"access_token\":\"at-v1\",\"claims\":{\"email\":\"x@y\"},"
         "\"created\":5,\"expires_at\":7,\"id_token\":\"it-v1\","
@@ -192,7 +181,7 @@ static void v1_records_still_open(void **state)
     assert_string_equal(json_string_value(json_object_get(p->claims, "email")),
                         "x@y");
     /* a v1 object that claims to be v2 is refused */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     val = seal_v1(f, a,
                   "{\"v\":2,\"sub\":\"u\",\"created\":1,"
                   "\"expires_at\":1,\"last_access\":1,\"claims\":{}}");
@@ -207,7 +196,7 @@ static void v1_records_still_open(void **state)
 static void v2_layout_keeps_tokens_out_of_the_json(void **state)
 {
     th_fixture_t *f = *state;
-    oauth2_session_t *a = full(f, "ns"), *p = reader(f, a);
+    oauth2_session_t *a = full(f, "ns"), *p = th_session_reader(f, a);
     unsigned char *pt = NULL;
     size_t len = 0;
     char *json;
@@ -249,14 +238,14 @@ static void v2_malformed_refused(void **state)
     /* every truncation: inside a length, a token or the JSON */
     for (cut = 0; cut < len; cut++) {
         bad = apr_pmemdup(f->pool, pt, cut);
-        p = reader(f, a);
+        p = th_session_reader(f, a);
         if (oauth2_session_decode(&f->ctx, p, bad, cut) != OAUTH2_DENIED)
             fail_msg("truncated at %zu of %zu accepted", cut, len);
     }
     /* a length past the end */
     bad = apr_pmemdup(f->pool, pt, len);
     bad[1] = 0x7f;
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_decode(&f->ctx, p, bad, len),
                      OAUTH2_DENIED);
     assert_string_equal(f->ctx.err.text,
@@ -264,18 +253,18 @@ static void v2_malformed_refused(void **state)
     /* a NUL inside a token */
     bad = apr_pmemdup(f->pool, pt, len);
     bad[1 + 4 + 3] = '\0';
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_decode(&f->ctx, p, bad, len),
                      OAUTH2_DENIED);
     /* junk after the JSON */
     bad = apr_palloc(f->pool, len + 1);
     memcpy(bad, pt, len);
     bad[len] = 'x';
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_decode(&f->ctx, p, bad, len + 1),
                      OAUTH2_DENIED);
     /* neither layout */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(
         oauth2_session_decode(&f->ctx, p, (const unsigned char *)"\x03{}", 3),
         OAUTH2_DENIED);

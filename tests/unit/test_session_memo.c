@@ -32,24 +32,13 @@ static oauth2_session_t *full(th_fixture_t *f)
     return s;
 }
 
-static oauth2_session_t *reader(th_fixture_t *f, const oauth2_session_t *a)
-{
-    oauth2_session_t *p = NULL;
-
-    assert_int_equal(
-        oauth2_session_parse_cookie(
-            &f->ctx, "ns", oauth2_session_cookie_value(&f->ctx, a), &p),
-        OAUTH2_OK);
-    return p;
-}
-
 /* A new request opening a's cookie over val: must open. */
 static oauth2_session_t *opened(th_fixture_t *f,
                                 const oauth2_crypto_keyring_t *r,
                                 const oauth2_session_t *a, const char *val,
                                 size_t len)
 {
-    oauth2_session_t *p = reader(f, a);
+    oauth2_session_t *p = th_session_reader(f, a);
 
     assert_int_equal(oauth2_session_open(&f->ctx, r, p, val, len), OAUTH2_OK);
     return p;
@@ -73,12 +62,12 @@ static void second_open_is_a_hit_with_equal_fields(void **state)
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
                      OAUTH2_OK);
     hits(&h0);
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
                      OAUTH2_OK);
     hits(&h1);
     assert_int_equal(h1, h0); /* first time: opened for real */
-    q = reader(f, a);
+    q = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, q, val, len),
                      OAUTH2_OK);
     hits(&h2);
@@ -94,7 +83,7 @@ static void second_open_is_a_hit_with_equal_fields(void **state)
     assert_true(json_equal(q->claims, p->claims));
     /* Hits share one read-only object (no copy per request); it outlives
      * the request that got it (the memo holds its own reference). */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
                      OAUTH2_OK);
     assert_ptr_equal(p->claims, q->claims);
@@ -151,36 +140,36 @@ static void memo_never_answers_for_another_record(void **state)
 
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
                      OAUTH2_OK);
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
                      OAUTH2_OK); /* now memoised */
     /* Same id, wrong secret (e.g. the id from a store dump). */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     p->secret[31] ^= 1;
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
                      OAUTH2_DENIED);
     assert_non_null(strstr(f->ctx.err.text, "does not authenticate"));
     /* Same cookie, another key ring (passphrase changed). */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &wrong, p, val, len),
                      OAUTH2_DENIED);
     /* Same cookie, one byte of the stored value changed. */
     bad = apr_pstrdup(f->ctx.pool, val);
     bad[len - 5] = bad[len - 5] == 'A' ? 'B' : 'A';
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, bad, len),
                      OAUTH2_DENIED);
     /* Same value under another session's key, with the right secret. */
-    p = reader(f, other);
+    p = th_session_reader(f, other);
     memcpy(p->secret, a->secret, sizeof(p->secret));
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
                      OAUTH2_DENIED);
     /* A prefix of the value. */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len - 4),
                      OAUTH2_DENIED);
     /* And the genuine one still opens. */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, val, len),
                      OAUTH2_OK);
 }
@@ -194,18 +183,18 @@ static void rewritten_record_replaces_the_memo(void **state)
 
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &v1, &l1),
                      OAUTH2_OK);
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, v1, l1), OAUTH2_OK);
     a->last_access += apr_time_from_sec(600);
     a->access_token = "rotated-token";
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &v2, &l2),
                      OAUTH2_OK);
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, v2, l2), OAUTH2_OK);
     assert_string_equal(p->access_token, "rotated-token");
     assert_int_equal(p->last_access, a->last_access);
     /* The old value still opens (it is authentic), never as the new one. */
-    p = reader(f, a);
+    p = th_session_reader(f, a);
     assert_int_equal(oauth2_session_open(&f->ctx, &ring, p, v1, l1), OAUTH2_OK);
     assert_string_equal(p->access_token, "access-token-value");
 }
