@@ -65,16 +65,21 @@ typedef struct strip_walk_t {
     apr_array_header_t *doomed;
 } strip_walk_t;
 
+/* Is `name` a header we set for the backend (under settings bc)? */
+static int ours(const char *name, const oauth2_ap_backend_cfg_t *bc)
+{
+    return prefixed(name, BUILTIN_PREFIX) || same_name(name, "REMOTE-USER") ||
+           (bc->header_prefix != NULL && bc->header_prefix[0] != '\0' &&
+            prefixed(name, bc->header_prefix)) ||
+           (bc->token_header != NULL && same_name(name, bc->token_header));
+}
+
 static int collect(void *data, const char *key, const char *val)
 {
     strip_walk_t *w = data;
-    const oauth2_ap_backend_cfg_t *bc = w->bc;
 
     (void)val;
-    if (prefixed(key, BUILTIN_PREFIX) || same_name(key, "REMOTE-USER") ||
-        (bc->header_prefix != NULL && bc->header_prefix[0] != '\0' &&
-         prefixed(key, bc->header_prefix)) ||
-        (bc->token_header != NULL && same_name(key, bc->token_header)))
+    if (ours(key, w->bc))
         APR_ARRAY_PUSH(w->doomed, const char *) = key;
     return 1;
 }
@@ -208,6 +213,46 @@ static int strip_hook(request_rec *r)
     return DECLINED;
 }
 
+/* An inherited variable that carries one of our exports: a claim, or a
+ * header of ours as CGI variable (HTTP_ + name; mod_include puts the
+ * parent's there) under the parent's or this request's settings. */
+static int inherited_export(const char *key, const oauth2_ap_backend_cfg_t *pbc,
+                            const oauth2_ap_backend_cfg_t *bc)
+{
+    return strncmp(key, OAUTH2_CLAIM_ENV_PREFIX,
+                   sizeof(OAUTH2_CLAIM_ENV_PREFIX) - 1) == 0 ||
+           (strncmp(key, "HTTP_", 5) == 0 &&
+            (ours(key + 5, pbc) || ours(key + 5, bc)));
+}
+
+/*
+ * A subrequest starts with copies of its parent's environment and request
+ * headers, our exports included: drop them, so a subrequest carries only
+ * its own principal's claims (or none), never a mix of two identities.
+ */
+static void forget_inherited(request_rec *r, const oauth2_ap_backend_cfg_t *bc)
+{
+    const apr_array_header_t *a = apr_table_elts(r->subprocess_env);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    apr_array_header_t *doomed = NULL;
+    oauth2_ap_backend_cfg_t pbc;
+    int i;
+
+    oauth2_ap_backend_cfg_get(r->main, &pbc);
+    for (i = 0; i < a->nelts; i++) {
+        if (e[i].key == NULL || !inherited_export(e[i].key, &pbc, bc))
+            continue;
+        if (doomed == NULL)
+            doomed = apr_array_make(r->pool, 8, sizeof(const char *));
+        APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
+    }
+    for (i = 0; doomed != NULL && i < doomed->nelts; i++)
+        apr_table_unset(r->subprocess_env,
+                        APR_ARRAY_IDX(doomed, i, const char *));
+    /* the parent's claim headers and token header, by its settings */
+    oauth2_ap_backend_strip(r, &pbc);
+}
+
 /* After authn/authz succeeded: hand the principal over, if this location
  * has one (never another location's, in a subrequest). */
 static int export_hook(request_rec *r)
@@ -215,9 +260,13 @@ static int export_hook(request_rec *r)
     oauth2_ap_backend_cfg_t bc;
     const oauth2_principal_t *p = oauth2_ap_principal_fitting(r);
 
-    if (p == NULL)
+    if (p == NULL && r->main == NULL)
         return DECLINED;
     oauth2_ap_backend_cfg_get(r, &bc);
+    if (r->main != NULL)
+        forget_inherited(r, &bc);
+    if (p == NULL)
+        return DECLINED;
     oauth2_ap_backend_strip(r, &bc);
     oauth2_ap_backend_export(r, &bc, p);
     return DECLINED;

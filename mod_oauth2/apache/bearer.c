@@ -316,7 +316,10 @@ int oauth2_ap_bearer_authenticate(request_rec *r)
         }
         return OK;
     }
-    if (oauth2_ap_auth_result_get(r, src, &rc))
+    /* a remembered success counts only with its principal, which another
+     * location's subrequest may have replaced since: verify again then
+     * (a verdict-cache hit) */
+    if (oauth2_ap_auth_result_get(r, src, &rc) && rc != OK)
         return rc;
     return oauth2_ap_auth_result_remember(r, src, authenticate(r));
 }

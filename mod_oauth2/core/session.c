@@ -192,6 +192,13 @@ static json_t *to_json(const oauth2_session_t *s)
     return o;
 }
 
+/* Cleanse and free() what malloc() gave (jansson's dumps). */
+static void clear_free(char *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+    free(p);
+}
+
 static unsigned char *put_token(unsigned char *o, const char *t)
 {
     uint32_t n = t != NULL ? (uint32_t)strlen(t) : NO_TOKEN;
@@ -228,7 +235,7 @@ oauth2_status_t oauth2_session_encode(oauth2_ctx_t *ctx,
     tlen = strlen(text);
     for (i = 0; i < 3; i++) {
         if (tok[i] != NULL && strlen(tok[i]) >= NO_TOKEN) {
-            OPENSSL_clear_free(text, tlen);
+            clear_free(text, tlen);
             oauth2_err_set(ctx, "session token too long");
             return OAUTH2_ERROR;
         }
@@ -236,7 +243,7 @@ oauth2_status_t oauth2_session_encode(oauth2_ctx_t *ctx,
     }
     len += tlen;
     if ((buf = OPENSSL_malloc(len)) == NULL) {
-        OPENSSL_clear_free(text, tlen);
+        clear_free(text, tlen);
         oauth2_err_set(ctx, "out of memory");
         return OAUTH2_ERROR;
     }
@@ -245,7 +252,7 @@ oauth2_status_t oauth2_session_encode(oauth2_ctx_t *ctx,
     for (i = 0; i < 3; i++)
         at = put_token(at, tok[i]);
     memcpy(at, text, tlen);
-    OPENSSL_clear_free(text, tlen); /* it may hold claims */
+    clear_free(text, tlen); /* it may hold claims */
     *out = buf;
     *outlen = len;
     return OAUTH2_OK;

@@ -354,6 +354,7 @@ ScriptAlias /app/cgi/ "{root}/cgi-bin/"
 ScriptAlias /other/cgi/ "{root}/cgi-bin/"
 ScriptAlias /api/cgi/ "{root}/cgi-bin/"
 ScriptAlias /alice/cgi/ "{root}/cgi-bin/"
+ScriptAlias /plain/cgi/ "{root}/cgi-bin/"
 <Directory "{root}/htdocs">
     Options +Includes
     AddOutputFilter INCLUDES .shtml
@@ -370,6 +371,9 @@ OAuth2Provider other discovery={disc} client_id=other-client \\
     OAuth2TokenVerify jwks_uri={mock}/jwks issuer={mock} audience=api
     Require oauth2-claim sub~.
 </Location>
+<Location /plain>
+    Require all granted
+</Location>
 <Location /alice>
     AuthType oauth2
     OAuth2Login mock
@@ -378,6 +382,7 @@ OAuth2Provider other discovery={disc} client_id=other-client \\
 <Location /bapp>
     AuthType oauth2-bearer
     OAuth2TokenVerify jwks_uri={mock}/jwks issuer={mock} audience=api
+    OAuth2ClaimHeaderPrefix OAuth2-Claim-
     Require valid-user
 </Location>
 """
@@ -449,23 +454,54 @@ def test_ssi_includes_never_lend_a_principal_to_another_location(
 
 def test_ssi_include_user_is_the_sessions_not_the_main_requests(
         apache_factory, mock, redis_server):
-    # the page itself is a bearer location (alice's token); its includes
-    # sign in carol's session. The second include reuses the first's
-    # principal, and its user is carol, never the main request's alice:
-    # `Require user alice` refuses it
+    # the page itself is a bearer location (alice's token, role=admin); its
+    # includes sign in carol's session. The second app include reuses the
+    # first's principal, and its user is carol, never the main request's
+    # alice (`Require user alice` refuses it). No include inherits alice's
+    # claims from the page: not carol's, not an unprotected one
     inc = '<!--#include virtual="/{}/cgi/env.sh" -->\n'
     node = ssi_node(apache_factory, mock, redis_server, {
-        "htdocs/bapp/page.shtml": inc.format("app") + "---\n" +
-        inc.format("alice") + "---\n" + inc.format("app")})
+        "htdocs/bapp/page.shtml": "---\n".join(
+            inc.format(d) for d in ("app", "alice", "app", "plain"))})
     s, _ = sign_in(node, mock, "carol")
     tok = mock.ctl("/_control/mint", {"alg": "RS256", "claims": {
-        "sub": "alice", "aud": "api"}})["token"]
+        "sub": "alice", "aud": "api", "role": "admin"}})["token"]
     r = s.get(node.url + "/bapp/page.shtml", timeout=10,
               headers={"Authorization": "Bearer " + tok})
     envs = include_envs(r)
-    assert len(envs) == 3, envs
+    assert len(envs) == 4, envs
     for env in envs[0], envs[2]:
         assert env.get("REMOTE_USER") == "carol", (env, node.error_log())
         assert env.get("OAUTH2_CLAIM_sub") == "carol", env
     assert "REMOTE_USER" not in envs[1], envs[1]
     assert "OAUTH2_CLAIM_sub" not in envs[1], envs[1]
+    assert "CONTEXT_PREFIX" in envs[3], envs[3]  # the CGI ran
+    for env in envs:
+        leaked = [k for k in env if k in ("OAUTH2_CLAIM_role",
+                                          "HTTP_OAUTH2_CLAIM_ROLE")]
+        assert not leaked, env
+    # the unprotected include: no claims at all (mod_include may pass the
+    # page's own REMOTE_USER on, as for any auth module)
+    assert not [k for k in envs[3] if "OAUTH2_CLAIM" in k], envs[3]
+    assert envs[3].get("REMOTE_USER") in (None, "alice"), envs[3]
+
+
+def test_ssi_bearer_include_after_a_session_include_verifies_again(
+        apache_factory, mock, redis_server):
+    # api (bearer, alice), app (session, carol), api again: the second api
+    # include must not take the remembered success without its principal
+    # (carol's replaced it): it verifies again and is alice's
+    inc = '<!--#include virtual="/{}/cgi/env.sh" -->\n'
+    node = ssi_node(apache_factory, mock, redis_server, {
+        "htdocs/abc.shtml": "---\n".join(
+            inc.format(d) for d in ("api", "app", "api"))})
+    s, _ = sign_in(node, mock, "carol")
+    tok = mock.ctl("/_control/mint", {"alg": "RS256", "claims": {
+        "sub": "alice", "aud": "api"}})["token"]
+    r = s.get(node.url + "/abc.shtml", timeout=10,
+              headers={"Authorization": "Bearer " + tok})
+    envs = include_envs(r)
+    assert len(envs) == 3, envs
+    for env, who in zip(envs, ("alice", "carol", "alice")):
+        assert env.get("REMOTE_USER") == who, (env, node.error_log())
+        assert env.get("OAUTH2_CLAIM_sub") == who, env
