@@ -868,6 +868,11 @@ class Control:
             raise ValueError("key must be current, unknown or "
                              "public-as-hmac")
         base = self.token_defaults() if body.get("defaults", True) else {}
+        if "ttl" in body:
+            ttl = body["ttl"]
+            if not isinstance(ttl, (int, float)) or isinstance(ttl, bool):
+                raise ValueError("ttl must be a number of seconds")
+            base["exp"] = base.get("iat", int(time.time())) + int(ttl)
         claims = self.overlay(base, body.get("claims", {}), "claims")
         header = {"alg": alg, "typ": "at+jwt"}
         key = None

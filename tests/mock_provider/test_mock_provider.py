@@ -894,6 +894,17 @@ def test_mint_signed_algs_verify_against_jwks(mock, alg):
     assert mock.introspect(r["token"])["sub"] == "m"
 
 
+def test_mint_ttl(mock):
+    c = mock.ctl("mint", {"ttl": 3600})["claims"]
+    assert c["exp"] - c["iat"] == 3600
+    c = mock.ctl("mint", {"ttl": 10, "claims": {"exp": 5}})["claims"]
+    assert c["exp"] == 5
+    c = mock.ctl("mint", {"ttl": 7, "defaults": False})["claims"]
+    assert abs(c["exp"] - 7 - time.time()) < 5
+    mock.ctl("mint", {"ttl": "1h"}, status=400)
+    mock.ctl("mint", {"ttl": True}, status=400)
+
+
 def test_mint_none_and_hmac(mock):
     none = mock.ctl("mint", {"alg": "none"})["token"]
     assert none.endswith(".") and none.count(".") == 2
