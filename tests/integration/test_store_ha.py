@@ -15,6 +15,7 @@ import types
 
 import pytest
 import requests
+import urllib3
 
 import harness
 from test_rp import login, rp_conf, session_cookie, start
@@ -326,13 +327,21 @@ def test_default_pool_follows_threads_no_churn(apache_factory, mock, red,
 
     def hit(_):
         with requests.Session() as c:  # one keep-alive connection each
+            # mpm_event may close an idle keep-alive connection when its
+            # workers are all busy (the burst): reconnect, as browsers do
+            c.mount("http://", requests.adapters.HTTPAdapter(
+                max_retries=urllib3.util.Retry(total=3, connect=3, read=3,
+                                               status=0, redirect=0)))
             return [c.get(a.url + "/app/index.html", cookies=cookie,
                           allow_redirects=False, timeout=15).status_code
                     for _ in range(40)]
 
     before = connections_received(red)
-    # twice as many clients as threads per child: every child runs full,
-    # even when the machine is busy, so pool=2 must overflow
+    # twice as many clients as threads per child: every child runs full.
+    # Redis holds every command for 250 ms first (under the 1 s command
+    # timeout), so the first requests of all clients are in flight at
+    # once however fast a request is: pool=2 must overflow
+    red.cli("CLIENT", "PAUSE", "250", "ALL")
     with concurrent.futures.ThreadPoolExecutor(2 * threads) as ex:
         codes = sum(ex.map(hit, range(2 * threads)), [])
     opened = connections_received(red) - before
