@@ -47,6 +47,11 @@ char *oauth2_b64_encode(apr_pool_t *p, const unsigned char *in, size_t len);
  */
 int oauth2_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
+/* Cleanse n bytes of p, then free() it: for malloc()/strdup() memory and
+ * jansson's dumps that held secrets (OpenSSL's own allocations go to
+ * OPENSSL_clear_free). NULL is fine. */
+void oauth2_cleanse_free(void *p, size_t n);
+
 /* Fill `buf` from OpenSSL's CSPRNG; UNAVAILABLE if it cannot. */
 oauth2_status_t oauth2_random_bytes(oauth2_ctx_t *ctx, unsigned char *buf,
                                     size_t len);

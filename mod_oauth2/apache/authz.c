@@ -54,11 +54,6 @@ const oauth2_principal_t *oauth2_ap_principal_for(request_rec *r)
     return oauth2_ap_principal_fitting(r);
 }
 
-static const oauth2_principal_t *principal(request_rec *r)
-{
-    return oauth2_ap_principal_for(r);
-}
-
 /* ---- oauth2-scope ------------------------------------------------------ */
 
 /* Parsed once: the scopes (NULL-terminated) and their joined form. */
@@ -93,7 +88,7 @@ static authz_status scope_check(request_rec *r, const char *line,
                                 const void *parsed)
 {
     const scope_rule_t *rule = parsed;
-    const oauth2_principal_t *p = principal(r);
+    const oauth2_principal_t *p = oauth2_ap_principal_for(r);
 
     if (p == NULL)
         return AUTHZ_DENIED_NO_USER;
@@ -187,7 +182,7 @@ static authz_status claim_check(request_rec *r, const char *line,
                                 const void *parsed)
 {
     const apr_array_header_t *a = parsed;
-    const oauth2_principal_t *p = principal(r);
+    const oauth2_principal_t *p = oauth2_ap_principal_for(r);
     int i;
 
     if (p == NULL)

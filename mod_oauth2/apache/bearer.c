@@ -231,7 +231,7 @@ static int authenticate(request_rec *r)
     oauth2_ap_backend_cfg_t bc;
     oauth2_principal_t *p = NULL;
     oauth2_ctx_t *ctx;
-    request_rec *main = r;
+    request_rec *main = oauth2_ap_main_of(r);
     const char *tok = NULL;
     oauth2_status_t st;
     int rc;
@@ -264,8 +264,6 @@ static int authenticate(request_rec *r)
     /* The principal is kept for the main request and its subrequests: a
      * subrequest that authenticates first must not leave it (the verdict
      * borrow, the token it forwards) in its own pool, which dies first. */
-    while (main->main != NULL)
-        main = main->main;
     ctx->pool = main->pool;
     if (main != r)
         tok = apr_pstrdup(main->pool, tok);

@@ -113,6 +113,7 @@ oauth2_ctx_t *oauth2_ap_request_ctx(request_rec *r);
 oauth2_ctx_t *oauth2_ap_server_ctx(server_rec *s, apr_pool_t *p);
 
 /* ---- request.c: per-request state on the main request (bearer) ---- */
+request_rec *oauth2_ap_main_of(request_rec *r);
 void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p,
                              const void *src);
 const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r);

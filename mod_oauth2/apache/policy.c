@@ -495,12 +495,6 @@ static const char *run_shadow(request_rec *r, const psrv_t *c,
 
 /* ---- Require oauth2-policy ---------------------------------------------- */
 
-/* The principal for `r`, authenticating a bearer request if needed. */
-static const oauth2_principal_t *principal(request_rec *r)
-{
-    return oauth2_ap_principal_for(r);
-}
-
 static const char *policy_parse(cmd_parms *cmd, const char *line,
                                 const void **parsed)
 {
@@ -555,7 +549,7 @@ static authz_status policy_check(request_rec *r, const char *line,
                                  const void *parsed)
 {
     const psrv_t *c = psrv(r->server);
-    const oauth2_principal_t *p = principal(r);
+    const oauth2_principal_t *p = oauth2_ap_principal_for(r);
     oauth2_policy_request_t v;
     oauth2_policy_header_t vh[VIEW_NHEADERS];
     oauth2_policy_result_t res;

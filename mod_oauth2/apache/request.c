@@ -22,8 +22,9 @@ typedef struct reqstate_t {
     const void *auth_src;
 } reqstate_t;
 
-/* The request whose pool carries our state: the top of the r->main chain. */
-static request_rec *main_of(request_rec *r)
+/* The request whose pool carries our state: the top of the r->main chain
+ * (a subrequest's own pool dies before its main request's). */
+request_rec *oauth2_ap_main_of(request_rec *r)
 {
     while (r->main != NULL)
         r = r->main;
@@ -45,7 +46,7 @@ static reqstate_t *state(request_rec *r, int create)
 
     if (s != NULL)
         return s;
-    m = main_of(r);
+    m = oauth2_ap_main_of(r);
     if (apr_pool_userdata_get(&v, STATE_KEY, m->pool) == APR_SUCCESS &&
         v != NULL)
         s = v;
@@ -100,7 +101,7 @@ const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r)
  */
 void oauth2_ap_wanted_scope_add(request_rec *r, const char *scopes)
 {
-    request_rec *m = main_of(r);
+    request_rec *m = oauth2_ap_main_of(r);
     reqstate_t *s = state(r, 1);
 
     s->wanted_scope = s->wanted_scope ? apr_pstrcat(m->pool, s->wanted_scope,

@@ -797,7 +797,6 @@ static int check_authn(request_rec *r)
     const oauth2_principal_t *p;
     oauth2_session_t *s = NULL;
     const char *user;
-    request_rec *m;
     oauth2_ctx_t *ctx;
     oauth2_status_t rc;
 
@@ -826,9 +825,7 @@ static int check_authn(request_rec *r)
     /* The principal is kept for the main request and all its subrequests:
      * one that signs in first must not leave it (session, claims) in its
      * own pool, which dies before the next include asks for it. */
-    for (m = r; m->main != NULL; m = m->main)
-        ;
-    ctx->pool = m->pool;
+    ctx->pool = oauth2_ap_main_of(r)->pool;
     if (oauth2_ap_rp_cookies_too_big(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       OAUTH2_LOGNO(00661) "Cookie headers over the limit: "

@@ -192,16 +192,10 @@ static json_t *to_json(const oauth2_session_t *s)
     return o;
 }
 
-/* Cleanse and free() what malloc() gave (jansson's dumps). */
-static void clear_free(char *p, size_t n)
+/* A token as u32 big-endian length (NO_TOKEN: none) and its bytes. */
+static unsigned char *put_token(unsigned char *o, const char *t, size_t len)
 {
-    OPENSSL_cleanse(p, n);
-    free(p);
-}
-
-static unsigned char *put_token(unsigned char *o, const char *t)
-{
-    uint32_t n = t != NULL ? (uint32_t)strlen(t) : NO_TOKEN;
+    uint32_t n = t != NULL ? (uint32_t)len : NO_TOKEN;
 
     *o++ = (unsigned char)(n >> 24);
     *o++ = (unsigned char)(n >> 16);
@@ -222,7 +216,7 @@ oauth2_status_t oauth2_session_encode(oauth2_ctx_t *ctx,
     json_t *o = to_json(s);
     char *text = NULL;
     unsigned char *buf, *at;
-    size_t len = 1, tlen, i;
+    size_t len = 1, tlen, toklen[3], i;
 
     *out = NULL;
     if (o == NULL ||
@@ -234,25 +228,26 @@ oauth2_status_t oauth2_session_encode(oauth2_ctx_t *ctx,
     json_decref(o);
     tlen = strlen(text);
     for (i = 0; i < 3; i++) {
-        if (tok[i] != NULL && strlen(tok[i]) >= NO_TOKEN) {
-            clear_free(text, tlen);
+        toklen[i] = tok[i] != NULL ? strlen(tok[i]) : 0;
+        if (toklen[i] >= NO_TOKEN) {
+            oauth2_cleanse_free(text, tlen);
             oauth2_err_set(ctx, "session token too long");
             return OAUTH2_ERROR;
         }
-        len += 4 + (tok[i] != NULL ? strlen(tok[i]) : 0);
+        len += 4 + toklen[i];
     }
     len += tlen;
     if ((buf = OPENSSL_malloc(len)) == NULL) {
-        clear_free(text, tlen);
+        oauth2_cleanse_free(text, tlen);
         oauth2_err_set(ctx, "out of memory");
         return OAUTH2_ERROR;
     }
     at = buf;
     *at++ = V2_MARK;
     for (i = 0; i < 3; i++)
-        at = put_token(at, tok[i]);
+        at = put_token(at, tok[i], toklen[i]);
     memcpy(at, text, tlen);
-    clear_free(text, tlen); /* it may hold claims */
+    oauth2_cleanse_free(text, tlen); /* it may hold claims */
     *out = buf;
     *outlen = len;
     return OAUTH2_OK;

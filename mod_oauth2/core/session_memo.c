@@ -104,13 +104,6 @@ static slot_t *slot_of(const char *key)
     return &memo[h % SLOTS];
 }
 
-/* strdup() and malloc() memory: cleanse, then the matching free(). */
-static void clear_free(void *p, size_t n)
-{
-    OPENSSL_cleanse(p, n);
-    free(p);
-}
-
 static void clear_slot(slot_t *e)
 {
     int i;
@@ -119,10 +112,10 @@ static void clear_slot(slot_t *e)
     free(e->val);
     for (i = 0; i < 6; i++)
         if (e->str[i] != NULL)
-            clear_free(e->str[i], strlen(e->str[i]));
+            oauth2_cleanse_free(e->str[i], strlen(e->str[i]));
     json_decref(e->claims);
     if (e->exports != NULL)
-        clear_free(e->exports, e->exports->size);
+        oauth2_cleanse_free(e->exports, e->exports->size);
     OPENSSL_cleanse(e, sizeof(*e));
 }
 

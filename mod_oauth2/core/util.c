@@ -180,6 +180,14 @@ char *oauth2_b64_encode(apr_pool_t *p, const unsigned char *in, size_t len)
     return out;
 }
 
+void oauth2_cleanse_free(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, n);
+    free(p);
+}
+
 int oauth2_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (a == NULL || b == NULL || alen != blen)
