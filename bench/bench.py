@@ -19,7 +19,8 @@ scenario and its static baseline; top functions printed), BENCH_STAT=1
 (perf stat on the children: context switches, page faults and syscalls per
 request, for each scenario and its baseline), BENCH_CALLGRIND=1
 (instead of the load runs: static, cached bearer and session against httpd
--X under callgrind; instructions per request and top functions),
+-X under callgrind; instructions per request and top functions; wrk runs
+BENCH_CALLGRIND_SECONDS, default 10),
 BENCH_STORE_OPTS (extra OAuth2SessionStore words, e.g. pool=32, or cache=0
 for a Redis GET on every session request),
 BENCH_REPEAT=N ((static, row) pairs per row, the median shown; not for the
@@ -361,7 +362,8 @@ def callgrind(a, tmp, name, path, headers, script=None):
         for _ in range(20):  # warm caches (discovery, JWKS, verdicts)
             requests.get(a.url + path, timeout=60, headers=dict(
                 h.split(": ", 1) for h in headers))
-        w = subprocess.run(["wrk", "-t1", "-c1", "-d10s", *sum(
+        secs = os.environ.get("BENCH_CALLGRIND_SECONDS", "10")
+        w = subprocess.run(["wrk", "-t1", "-c1", f"-d{secs}s", *sum(
             (["-H", h] for h in headers), []),
             *(["-s", str(script)] if script else []), a.url + path],
             stdout=subprocess.PIPE, text=True).stdout
@@ -383,7 +385,8 @@ def callgrind(a, tmp, name, path, headers, script=None):
     mallocs = malloc_calls(out)
     log(f"---- callgrind: {name}: {n} requests, {per:,.0f} instructions "
         f"per request (ap_process_async_request inclusive); malloc() "
-        f"{mallocs / n:.2f} per request (startup included)")
+        f"{mallocs / n:.2f} per request (startup included; {mallocs} in "
+        f"all: runs of two lengths give the per-request slope)")
     log(f"---- callgrind self cost: {name} ({out})")
     log("\n".join(lines[:32]))
 

@@ -1,11 +1,10 @@
 /*
  * util.c - the small primitives of util.h: strict base64url, standard
- * base64, constant-time comparison, OpenSSL randomness and SHA-256, bounded
+ * base64, constant-time comparison, OpenSSL randomness, bounded
  * JSON object parsing and bounded integer parsing. Owns no state; never
  * logs a value it was given (callers decide what is safe to print).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,87 +220,6 @@ char *oauth2_random_b64url(oauth2_ctx_t *ctx, size_t nbytes)
     s = oauth2_b64url_encode(ctx->pool, buf, nbytes);
     OPENSSL_cleanse(buf, nbytes);
     return s;
-}
-
-/*
- * SHA-256 fetched from the provider once per process: EVP_sha256() makes
- * OpenSSL 3 resolve the algorithm (a locked lookup) on every EVP_Digest,
- * 15% of the hash of a bearer token, which keys the verdict cache on every
- * request. Immutable and shared by all threads; when the fetch failed the
- * implicit EVP_sha256() path is used instead. Each thread also keeps one
- * digest context (freed when the thread ends): EVP_Digest() allocates and
- * frees one per call, and a session request hashes on every request.
- */
-static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
-static EVP_MD *sha256_md;
-static pthread_key_t sha256_ctx_key;
-static int sha256_ctx_key_ok;
-
-static void free_md_ctx(void *c)
-{
-    EVP_MD_CTX_free(c);
-}
-
-static void fetch_sha256(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    sha256_ctx_key_ok = pthread_key_create(&sha256_ctx_key, free_md_ctx) == 0;
-}
-
-/* This thread's context, created on first use; NULL when memory is short. */
-static EVP_MD_CTX *thread_md_ctx(void)
-{
-    EVP_MD_CTX *c;
-
-    if (!sha256_ctx_key_ok)
-        return NULL;
-    if ((c = pthread_getspecific(sha256_ctx_key)) != NULL)
-        return c;
-    if ((c = EVP_MD_CTX_new()) != NULL &&
-        pthread_setspecific(sha256_ctx_key, c) != 0) {
-        EVP_MD_CTX_free(c);
-        c = NULL;
-    }
-    return c;
-}
-
-int oauth2_sha256(const void *data, size_t len,
-                  unsigned char out[OAUTH2_SHA256_LEN])
-{
-    EVP_MD_CTX *c = NULL;
-    unsigned int n = 0;
-
-    if (CRYPTO_THREAD_run_once(&sha256_once, fetch_sha256) == 1 &&
-        sha256_md != NULL)
-        c = thread_md_ctx();
-    if (c != NULL && EVP_DigestInit_ex2(c, sha256_md, NULL) == 1 &&
-        EVP_DigestUpdate(c, data, len) == 1 &&
-        EVP_DigestFinal_ex(c, out, &n) == 1 && n == OAUTH2_SHA256_LEN)
-        return 1;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 &&
-        n == OAUTH2_SHA256_LEN)
-        return 1;
-    /* Only on allocation failure inside OpenSSL: callers fail closed. */
-    memset(out, 0, OAUTH2_SHA256_LEN);
-    return 0;
-}
-
-char *oauth2_sha256_hex(apr_pool_t *p, const void *data, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[OAUTH2_SHA256_LEN];
-    char *out;
-    int i;
-
-    if (!oauth2_sha256(data, len, md))
-        return NULL;
-    out = apr_palloc(p, OAUTH2_SHA256_LEN * 2 + 1);
-    for (i = 0; i < OAUTH2_SHA256_LEN; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[OAUTH2_SHA256_LEN * 2] = '\0';
-    return out;
 }
 
 /*

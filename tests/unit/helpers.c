@@ -9,6 +9,8 @@
 #include <apr_general.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "helpers.h"
 #include "oauth2/session.h"
@@ -32,6 +34,48 @@ static void capture(void *data, const char *file, int line,
     if (n > 0 && (size_t)n < sizeof(f->logbuf) - f->loglen)
         f->loglen += (size_t)n;
     pthread_mutex_unlock(&log_mu);
+}
+
+static unsigned long allocs;
+
+static void *count_malloc(size_t n)
+{
+    __atomic_add_fetch(&allocs, 1, __ATOMIC_RELAXED);
+    return malloc(n);
+}
+
+static void *count_crypto_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return count_malloc(n);
+}
+
+static void *count_crypto_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    __atomic_add_fetch(&allocs, 1, __ATOMIC_RELAXED);
+    return realloc(p, n);
+}
+
+static void count_crypto_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    free(p);
+}
+
+int th_count_allocs(void)
+{
+    json_set_alloc_funcs(count_malloc, free);
+    return CRYPTO_set_mem_functions(count_crypto_malloc, count_crypto_realloc,
+                                    count_crypto_free);
+}
+
+unsigned long th_allocs(void)
+{
+    return __atomic_load_n(&allocs, __ATOMIC_RELAXED);
 }
 
 int th_setup(void **state)

@@ -35,6 +35,12 @@ int th_logged(const th_fixture_t *f, const char *needle);
 /* Read a file below tests/unit (OAUTH2_TEST_DIR) into the pool, or fail. */
 char *th_read_file(apr_pool_t *p, const char *relpath, size_t *len);
 
+/* Count OpenSSL's and jansson's allocations from here on. Call it first
+ * in main, before either library allocates: 1 then, 0 when too late.
+ * th_allocs() is the running total (all threads). */
+int th_count_allocs(void);
+unsigned long th_allocs(void);
+
 struct oauth2_session_t;
 
 /* A new request's view of session a: its cookie parsed in namespace "ns"

@@ -92,6 +92,31 @@ static void second_open_is_a_hit_with_equal_fields(void **state)
                         "a@b.example");
 }
 
+/* A hit allocates nothing outside the request's pool: neither OpenSSL (the
+ * memo key's digest, the store key's) nor jansson (the claims are shared). */
+static void hit_allocates_from_the_pool_only(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_session_t *a = full(f), *q = NULL;
+    unsigned long before, h0, h1;
+    char *val;
+    size_t len;
+    int i;
+
+    assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
+                     OAUTH2_OK);
+    opened(f, &ring, a, val, len);
+    opened(f, &ring, a, val, len);
+    hits(&h0);
+    before = th_allocs();
+    for (i = 0; i < 3; i++)
+        q = opened(f, &ring, a, val, len);
+    assert_int_equal(th_allocs() - before, 0);
+    hits(&h1);
+    assert_int_equal(h1, h0 + 3);
+    assert_string_equal(q->sub, "user-1");
+}
+
 /* A hit carries the backend's exports, equal to what the claims give, in
  * the request's pool; replacing the claims drops them. */
 static void hit_brings_the_exports_of_its_claims(void **state)
@@ -243,6 +268,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(second_open_is_a_hit_with_equal_fields,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(hit_allocates_from_the_pool_only,
+                                        th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(hit_brings_the_exports_of_its_claims,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(memo_never_answers_for_another_record,
@@ -253,5 +280,7 @@ int main(void)
                                         th_teardown),
     };
 
+    if (!th_count_allocs())
+        return 1; /* OpenSSL allocated before main: nothing would count */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,8 +193,22 @@ static void random_and_sha(void **state)
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-/* Each thread hashes with a context of its own (util.c keeps one per
- * thread): digests from many threads at once are all right. */
+/* FIPS 180-2's long vector: a million 'a', many blocks in one update. */
+static void sha_long_input(void **state)
+{
+    th_fixture_t *f = *state;
+    char *m = apr_palloc(f->pool, 1000000);
+
+    memset(m, 'a', 1000000);
+    assert_string_equal(
+        oauth2_sha256_hex(f->pool, m, 1000000),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    assert_string_equal(
+        oauth2_sha256_hex(f->pool, "", 0),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+/* Digests from many threads at once are all right. */
 static void *sha_worker(void *arg)
 {
     unsigned char md[OAUTH2_SHA256_LEN];
@@ -323,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(b64_std, th_setup, th_teardown),
         cmocka_unit_test(ct_equal_null_never_matches),
         cmocka_unit_test_setup_teardown(random_and_sha, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(sha_long_input, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(json_good, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(json_bad, th_setup, th_teardown),
         cmocka_unit_test(int64_parse),

@@ -373,6 +373,31 @@ static void cache_hit_gives_the_same_principal(void **state)
     assert_ptr_equal(again->exports, hit->exports);
 }
 
+/* A hit allocates nothing outside the caller's pool: neither OpenSSL (the
+ * digest that keys the cache) nor jansson. */
+static void cache_hit_allocates_from_the_pool_only(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_principal_t *p = NULL;
+    unsigned long before;
+    int i;
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    before = th_allocs();
+    for (i = 0; i < 3; i++)
+        assert_int_equal(run(f, &t, tok(&t, "valid"), &p), OAUTH2_OK);
+    assert_int_equal(th_allocs() - before, 0);
+    assert_int_equal(stats(&t).cache_hits, 4);
+    assert_string_equal(p->sub, "alice");
+    /* the counter does count: a miss (full verification) allocates */
+    before = th_allocs();
+    assert_int_equal(run(f, &t, tok(&t, "valid2"), NULL), OAUTH2_OK);
+    assert_true(th_allocs() > before);
+}
+
 static void introspection_active(void **state)
 {
     th_fixture_t *f = *state;
@@ -683,6 +708,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_token_gives_principal, th_setup,
                                         th_teardown),
+        cmocka_unit_test_setup_teardown(cache_hit_allocates_from_the_pool_only,
+                                        th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(cache_hit_gives_the_same_principal,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(
@@ -720,5 +747,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(jwks_file_source, th_setup,
                                         th_teardown),
     };
+
+    if (!th_count_allocs())
+        return 1; /* OpenSSL allocated before main: nothing would count */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
