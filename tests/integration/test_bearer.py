@@ -340,6 +340,70 @@ def test_two_issuers(apache_factory, mock_provider, idp):
         third.cleanup()
 
 
+# ---- .htaccess ------------------------------------------------------------
+
+def htaccess_node(apache_factory, lines):
+    """/ht/ guarded by an .htaccess file (AllowOverride AuthConfig)."""
+    a = apache_factory("")
+    a.set_config(f"""
+<Directory "{a.root}/htdocs/ht">
+    AllowOverride AuthConfig
+</Directory>
+""")
+    a.write_file("htdocs/ht/data.json", '{"ht": true}\n')
+    write_htaccess(a, lines)
+    return a.start()
+
+
+def write_htaccess(a, lines):
+    a.write_file("htdocs/ht/.htaccess", "AuthType oauth2-bearer\n"
+                 "AuthName ht\n" + "\n".join(lines) + "\nRequire valid-user\n")
+
+
+def jwks_fetches(m):
+    return sum(1 for q in m.ctl("/_control/requests")["requests"]
+               if q["path"] == "/jwks")
+
+
+def test_htaccess_verifier_is_kept_across_requests(apache_factory, idp):
+    """httpd reads .htaccess again for every request: the verifier of a
+    line is kept per process, so its JWKS and verdict caches work (it was
+    made anew per request: one JWKS fetch and a full verification each)."""
+    a = htaccess_node(apache_factory, [verify_line(idp)])
+    tok = mint(idp)
+    for _ in range(12):
+        r = get(a, "/ht/data.json", token=tok)
+        assert r.status_code == 200, (r.status_code, www(r))
+    # at most one fetch per child process that served a request
+    assert jwks_fetches(idp) <= 2
+    assert get(a, "/ht/data.json").status_code == 401
+    bad = tok[:-4] + ("AAAA" if not tok.endswith("AAAA") else "BBBB")
+    r = get(a, "/ht/data.json", token=bad)
+    assert r.status_code == 401 and "invalid_token" in www(r)
+
+
+def test_htaccess_edits_take_effect(apache_factory, idp, mock_provider):
+    """A changed line is a new verifier: the audience it names applies on
+    the next request; a second line adds an issuer."""
+    a = htaccess_node(apache_factory, [verify_line(idp)])
+    assert get(a, "/ht/data.json", token=mint(idp)).status_code == 200
+    write_htaccess(a, [verify_line(idp).replace("audience=api",
+                                                "audience=other")])
+    assert get(a, "/ht/data.json", token=mint(idp)).status_code == 401
+    assert get(a, "/ht/data.json", token=mint(
+        idp, claims={"aud": "other"})).status_code == 200
+    write_htaccess(a, [verify_line(idp), verify_line(mock_provider)])
+    assert get(a, "/ht/data.json", token=mint(idp)).status_code == 200
+    assert get(a, "/ht/data.json",
+               token=mint(mock_provider)).status_code == 200
+
+
+def test_htaccess_bad_line_is_500_and_logged(apache_factory, idp):
+    a = htaccess_node(apache_factory, [verify_line(idp, "leeway=forever")])
+    assert get(a, "/ht/data.json", token=mint(idp)).status_code == 500
+    assert "OAuth2TokenVerify" in a.error_log()
+
+
 def test_jwks_file_and_pem(apache_factory, mock_provider):
     jwks = requests.get(mock_provider.url + "/jwks", timeout=5).json()
     rsa = next(k for k in jwks["keys"] if k["kty"] == "RSA")
