@@ -129,6 +129,7 @@ oauth2_status_t oauth2_rp_login_decode(oauth2_ctx_t *ctx, const char *json,
 /*
  * A short, cookie-name-safe tag for a state value (base64url of the first
  * 9 bytes of SHA-256(state)), so each login in flight gets its own cookie.
+ * NULL when hashing failed (OpenSSL out of memory).
  */
 const char *oauth2_rp_state_tag(apr_pool_t *p, const char *state);
 

@@ -64,6 +64,11 @@ char *oauth2_random_b64url(oauth2_ctx_t *ctx, size_t nbytes);
 int oauth2_sha256(const void *data, size_t len,
                   unsigned char out[OAUTH2_SHA256_LEN]);
 
+/* 1 when oauth2_sha256 allocates nothing (OpenSSL's low-level SHA-256,
+ * used when the "default" provider would serve it anyway); 0 under FIPS or
+ * another provider, where EVP allocates its state per hash. */
+int oauth2_sha256_on_stack(void);
+
 /* Lower-case hex of SHA-256(data), in `p`; NULL when hashing failed. */
 char *oauth2_sha256_hex(apr_pool_t *p, const void *data, size_t len);
 

@@ -38,7 +38,7 @@ static int failed(request_rec *r, oauth2_ctx_t *ctx, int status,
 static int take_login(request_rec *r, oauth2_ctx_t *ctx, const char *state,
                       oauth2_rp_login_t **l)
 {
-    const char *name, *value;
+    const char *name, *value, *tag;
 
     if (state == NULL || *state == '\0' || strlen(state) > 128) {
         oauth2_err_set(ctx, "callback without state");
@@ -46,8 +46,12 @@ static int take_login(request_rec *r, oauth2_ctx_t *ctx, const char *state,
                       "The sign-in response is incomplete. Please start "
                       "again.");
     }
-    name = apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r),
-                       oauth2_rp_state_tag(r->pool, state), NULL);
+    if ((tag = oauth2_rp_state_tag(r->pool, state)) == NULL) {
+        oauth2_err_set(ctx, "cannot hash the state");
+        return failed(r, ctx, HTTP_INTERNAL_SERVER_ERROR, "Sign-in failed",
+                      "Internal error.");
+    }
+    name = apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r), tag, NULL);
     value = oauth2_ap_rp_cookie_get(r, name);
     if (value == NULL) {
         oauth2_err_set(ctx, "no login in flight for this state");

@@ -531,7 +531,7 @@ int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
     oauth2_crypto_keyring_t ring = ring_of(r);
     oauth2_provider_meta_t *meta = NULL;
     oauth2_rp_login_t *l = NULL;
-    const char *url = NULL, *name, *json;
+    const char *url = NULL, *name, *json, *tag;
     const char *redirect_uri = oauth2_ap_rp_redirect_uri(r);
     char *sealed = NULL;
     oauth2_status_t rc;
@@ -558,10 +558,11 @@ int oauth2_ap_rp_login_start(request_rec *r, oauth2_ctx_t *ctx,
     rc = oauth2_rp_login_start_ex(ctx, &ap->rp, meta, redirect_uri, ret, params,
                                   &l, &url);
     json = rc == OAUTH2_OK ? oauth2_rp_login_encode(ctx, l) : NULL;
-    name = l ? apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r),
-                           oauth2_rp_state_tag(r->pool, l->state), NULL)
-             : NULL;
-    if (json == NULL ||
+    tag = l ? oauth2_rp_state_tag(r->pool, l->state) : NULL;
+    name = tag ? apr_pstrcat(r->pool, oauth2_ap_rp_login_cookie_prefix(r), tag,
+                             NULL)
+               : NULL;
+    if (json == NULL || name == NULL ||
         oauth2_session_seal_cookie(ctx, &ring, name, json, strlen(json),
                                    r->request_time + LOGIN_MAX_AGE,
                                    &sealed) != OAUTH2_OK) {

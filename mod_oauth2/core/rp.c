@@ -190,7 +190,8 @@ const char *oauth2_rp_state_tag(apr_pool_t *p, const char *state)
 {
     unsigned char md[OAUTH2_SHA256_LEN];
 
-    oauth2_sha256(state, strlen(state), md);
+    if (!oauth2_sha256(state, strlen(state), md))
+        return NULL;
     return oauth2_b64url_encode(p, md, 9);
 }
 

@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "oauth2/claim_export.h"
 #include "oauth2/session.h"
+#include "oauth2/util.h"
 #include "../../mod_oauth2/core/session_memo.h"
 
 static const oauth2_crypto_keyring_t ring = {"memo test passphrase 0001", NULL};
@@ -93,7 +94,7 @@ static void second_open_is_a_hit_with_equal_fields(void **state)
 }
 
 /* A hit allocates nothing outside the request's pool: neither OpenSSL (the
- * memo key's digest, the store key's) nor jansson (the claims are shared). */
+ * memo key's digest) nor jansson (the claims are shared). */
 static void hit_allocates_from_the_pool_only(void **state)
 {
     th_fixture_t *f = *state;
@@ -103,9 +104,14 @@ static void hit_allocates_from_the_pool_only(void **state)
     size_t len;
     int i;
 
+    if (!oauth2_sha256_on_stack())
+        skip(); /* FIPS or another provider: EVP allocates per hash */
     assert_int_equal(oauth2_session_seal(&f->ctx, &ring, a, &val, &len),
                      OAUTH2_OK);
+    /* the counter does count: opening for real allocates */
+    before = th_allocs();
     opened(f, &ring, a, val, len);
+    assert_true(th_allocs() > before);
     opened(f, &ring, a, val, len);
     hits(&h0);
     before = th_allocs();
@@ -281,6 +287,6 @@ int main(void)
     };
 
     if (!th_count_allocs())
-        return 1; /* OpenSSL allocated before main: nothing would count */
+        return 1; /* it said why */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

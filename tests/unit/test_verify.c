@@ -383,6 +383,8 @@ static void cache_hit_allocates_from_the_pool_only(void **state)
     int i;
     vt_t t;
 
+    if (!oauth2_sha256_on_stack())
+        skip(); /* FIPS or another provider: EVP allocates per hash */
     vt_init(f, &t, NULL);
     assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
     assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
@@ -749,6 +751,6 @@ int main(void)
     };
 
     if (!th_count_allocs())
-        return 1; /* OpenSSL allocated before main: nothing would count */
+        return 1; /* it said why */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
