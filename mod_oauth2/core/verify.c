@@ -490,14 +490,19 @@ static oauth2_status_t from_cache(oauth2_ctx_t *ctx,
     return OAUTH2_NOT_FOUND;
 }
 
-/* A verified token's exp as a cache expiry (a huge exp is clamped). */
-static apr_time_t until_exp(const json_t *claims)
+/*
+ * How long a verified JWT's verdict is kept: as long as verifying it again
+ * would accept it, that is until exp plus the leeway (claims.c refuses from
+ * exp + leeway on). Kept only until exp, every request in the leeway's last
+ * minute verified the signature again. A huge exp is clamped.
+ */
+static apr_time_t until_exp(const oauth2_verifier_t *v, const json_t *claims)
 {
     double exp = json_number_value(json_object_get(claims, "exp"));
 
     if (exp > 4e10)
         exp = 4e10;
-    return exp > 0 ? apr_time_from_sec((apr_time_t)exp) : 0;
+    return exp > 0 ? apr_time_from_sec((apr_time_t)exp) + v->opts.leeway : 0;
 }
 
 /* A JWT to the verifiers of its issuer; NOT_FOUND if none is configured. */
@@ -527,7 +532,7 @@ static oauth2_status_t by_jwt(oauth2_ctx_t *ctx, oauth2_verifier_t *const *vs,
         if (st == OAUTH2_OK) {
             oauth2_verdict_put(ctx, vs[i],
                                oauth2_verify_cache_key(ctx->pool, vs[i], hash),
-                               j->payload, until_exp(j->payload));
+                               j->payload, until_exp(vs[i], j->payload));
             *out = principal(ctx, j->payload, token);
             return OAUTH2_OK;
         }

@@ -110,6 +110,27 @@ static void cache_hit_skips_signature(void **state)
     assert_non_null(strstr(f->ctx.err.text, "token expired"));
 }
 
+/* A verdict lasts as long as verifying again would accept the token: past
+ * exp, within the leeway (60 s), hits still skip the signature; at exp +
+ * leeway the entry is gone and the token is refused. */
+static void verdict_kept_through_the_leeway(void **state)
+{
+    th_fixture_t *f = *state;
+    apr_time_t exp = f->ctx.now + apr_time_from_sec(3600);
+    vt_t t;
+
+    vt_init(f, &t, NULL);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    f->ctx.now = exp + apr_time_from_sec(59);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).sig_checks, 1);
+    assert_int_equal(stats(&t).cache_hits, 1);
+    f->ctx.now = exp + apr_time_from_sec(60);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_DENIED);
+    assert_non_null(strstr(f->ctx.err.text, "token expired"));
+    assert_int_equal(stats(&t).cache_hits, 1);
+}
+
 static void unknown_kid_refetch_is_limited(void **state)
 {
     th_fixture_t *f = *state;
@@ -718,6 +739,8 @@ int main(void)
             malformed_tokens_denied_with_a_warm_cache, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(cache_hit_skips_signature, th_setup,
                                         th_teardown),
+        cmocka_unit_test_setup_teardown(verdict_kept_through_the_leeway,
+                                        th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(unknown_kid_refetch_is_limited,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(failed_refetch_keeps_last_good_set,
