@@ -25,6 +25,7 @@ BENCH_STORE_OPTS (extra OAuth2SessionStore words, e.g. pool=32, or cache=0
 for a Redis GET on every session request),
 BENCH_REPEAT=N ((static, row) pairs per row, the median shown; not for the
 session row, whose Redis counts cover one run),
+BENCH_POLICY_PAIRS=N (more alternating policy/valid-user pairs, default 3),
 BENCH_ONLY=name,name (static unused static_tok bearer bearer_es distinct opaque
 session policy_vu policy). Never part of `make test`: nothing here asserts
 a timing."""
@@ -632,11 +633,11 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
 
 def policy_cost(a, rs, vu, po, notes):
     """The policy's cost is a few per cent, below the drift between two
-    runs: measure the twin routes alternately, 3 more times each, and
-    report medians of the pairwise ratios."""
+    runs: measure the twin routes alternately, BENCH_POLICY_PAIRS (3)
+    more times each, and report medians of the pairwise ratios."""
     h = ["Authorization: Bearer " + rs]
     rps, cpu = [po["rps"] / vu["rps"]], [po["cpu"] / vu["cpu"]]
-    for _ in range(3):
+    for _ in range(int(os.environ.get("BENCH_POLICY_PAIRS", "3"))):
         v = wrk(a, "/api/vu/index.html", h)
         p = wrk(a, "/api/photos/index.html", h)
         rps.append(p["rps"] / v["rps"])
