@@ -8,10 +8,8 @@
  * endpoint are out of reach. Never verifies anything itself and never logs
  * a token (only its redacted hash).
  */
-#include <pthread.h>
 #include <string.h>
 
-#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <http_protocol.h>
@@ -29,26 +27,11 @@
 
 /* ---- directives ------------------------------------------------------- */
 
-/*
- * .htaccess files are read again for every request, into its pool: a
- * verifier made there would fetch its JWKS (or introspect) and verify every
- * token anew, and its list would die with the request while a principal is
- * tagged with it. So lines from .htaccess are kept per process: one
- * verifier list per (list so far, directory, line), made once under a lock
- * in a pool of the process's life, and handed out again on every later
- * request (a kept list's address is a durable key for the next line and
- * for the principals it establishes). Bounded: HTACCESS_MAX lists.
- */
-#define HTACCESS_MAX 256
-
-static pthread_mutex_t ht_mu = PTHREAD_MUTEX_INITIALIZER;
-static apr_pool_t *ht_pool;
-static apr_hash_t *ht_lists;
-
-static oauth2_status_t make_verifier(oauth2_ctx_t *ctx, apr_pool_t *pool,
-                                     const char *ns,
-                                     const apr_array_header_t *words,
-                                     oauth2_verifier_t **v)
+/* A verifier for the words of one line, in `pool`, with its namespace. */
+oauth2_status_t oauth2_ap_verifier_make(oauth2_ctx_t *ctx, apr_pool_t *pool,
+                                        const char *ns,
+                                        const apr_array_header_t *words,
+                                        oauth2_verifier_t **v)
 {
     apr_pool_t *keep = ctx->pool;
     oauth2_status_t st;
@@ -62,52 +45,6 @@ static oauth2_status_t make_verifier(oauth2_ctx_t *ctx, apr_pool_t *pool,
     return st;
 }
 
-/* The list `prev` plus the verifier of this line, kept for the process. */
-static const char *htaccess_list(cmd_parms *cmd, oauth2_ctx_t *ctx,
-                                 const char *ns, const char *line,
-                                 const apr_array_header_t *words,
-                                 apr_array_header_t *prev,
-                                 apr_array_header_t **out)
-{
-    const char *key =
-        apr_psprintf(cmd->temp_pool, "%pp\n%s\n%s", (void *)prev, ns, line);
-    const char *err = NULL;
-    apr_array_header_t *l;
-    apr_pool_t *vp;
-    oauth2_verifier_t *v = NULL;
-
-    pthread_mutex_lock(&ht_mu);
-    if (ht_pool == NULL &&
-        apr_pool_create(&ht_pool, cmd->server->process->pool) == APR_SUCCESS)
-        ht_lists = apr_hash_make(ht_pool);
-    if (ht_lists == NULL)
-        err = "out of memory";
-    else if ((l = apr_hash_get(ht_lists, key, APR_HASH_KEY_STRING)) != NULL)
-        *out = l;
-    else if (apr_hash_count(ht_lists) >= HTACCESS_MAX)
-        err = "more than " APR_STRINGIFY(
-            HTACCESS_MAX) " distinct lines from .htaccess files in this "
-                          "process; move them to the server configuration";
-    else if (apr_pool_create(&vp, ht_pool) != APR_SUCCESS)
-        err = "out of memory";
-    else if (make_verifier(ctx, vp, ns, words, &v) != OAUTH2_OK) {
-        /* not kept: a bad line is parsed (and refused) on every request */
-        err = apr_pstrdup(cmd->temp_pool, ctx->err.text);
-        apr_pool_destroy(vp);
-    }
-    else {
-        l = apr_array_make(ht_pool, (prev ? prev->nelts : 0) + 1, sizeof(v));
-        if (prev != NULL)
-            apr_array_cat(l, prev);
-        APR_ARRAY_PUSH(l, oauth2_verifier_t *) = v;
-        apr_hash_set(ht_lists, apr_pstrdup(ht_pool, key), APR_HASH_KEY_STRING,
-                     l);
-        *out = l;
-    }
-    pthread_mutex_unlock(&ht_mu);
-    return err;
-}
-
 const char *oauth2_ap_bearer_cmd_verify(cmd_parms *cmd, void *dc,
                                         const char *args)
 {
@@ -115,22 +52,26 @@ const char *oauth2_ap_bearer_cmd_verify(cmd_parms *cmd, void *dc,
     oauth2_ctx_t *ctx = oauth2_ap_server_ctx(cmd->server, cmd->pool);
     apr_array_header_t *words =
         apr_array_make(cmd->temp_pool, 8, sizeof(char *));
-    const char *line = args, *ns, *w, *err;
+    const char *line = args, *host, *ns, *w, *err;
     oauth2_verifier_t *v = NULL;
 
     while (*(w = ap_getword_conf(cmd->temp_pool, &args)) != '\0')
         APR_ARRAY_PUSH(words, const char *) = w;
-    ns = apr_pstrcat(cmd->temp_pool,
-                     cmd->server->server_hostname ? cmd->server->server_hostname
-                                                  : "",
-                     ":", cmd->path ? cmd->path : "/", NULL);
+    host = cmd->server->server_hostname ? cmd->server->server_hostname : "";
     if (cmd->pool == cmd->temp_pool) { /* .htaccess (as httpd tells it) */
-        err = htaccess_list(cmd, ctx, ns, line, words, c->bearer_verifiers,
-                            &c->bearer_verifiers);
+        /* the file in the namespace: a <Files> or <If> section's path is
+         * only its pattern, which another directory may use too */
+        ns = apr_pstrcat(cmd->temp_pool, host, ":",
+                         cmd->config_file ? cmd->config_file->name : "?", ":",
+                         cmd->path ? cmd->path : "/", NULL);
+        err = oauth2_ap_htaccess_verify(cmd, ctx, ns, line, words,
+                                        &c->bearer_verifiers);
         return err ? apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err)
                    : NULL;
     }
-    if (make_verifier(ctx, cmd->pool, ns, words, &v) != OAUTH2_OK)
+    ns = apr_pstrcat(cmd->temp_pool, host, ":", cmd->path ? cmd->path : "/",
+                     NULL);
+    if (oauth2_ap_verifier_make(ctx, cmd->pool, ns, words, &v) != OAUTH2_OK)
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, ctx->err.text);
     if (c->bearer_verifiers == NULL)
         c->bearer_verifiers = apr_array_make(cmd->pool, 2, sizeof(v));

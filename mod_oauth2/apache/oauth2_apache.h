@@ -239,6 +239,17 @@ oauth2_status_t oauth2_ap_rp_login_open(request_rec *r, oauth2_ctx_t *ctx,
 const char *oauth2_ap_bearer_cmd_verify(cmd_parms *cmd, void *dc,
                                         const char *args);
 const char *oauth2_ap_bearer_cmd_query(cmd_parms *cmd, void *dc, int on);
+struct oauth2_verifier_t;
+oauth2_status_t oauth2_ap_verifier_make(oauth2_ctx_t *ctx, apr_pool_t *pool,
+                                        const char *ns,
+                                        const apr_array_header_t *words,
+                                        struct oauth2_verifier_t **v);
+/* htaccess.c: the verifier list of an .htaccess line, `*list` being the
+ * list so far; NULL, or why the line is refused. */
+const char *oauth2_ap_htaccess_verify(cmd_parms *cmd, oauth2_ctx_t *ctx,
+                                      const char *ns, const char *line,
+                                      const apr_array_header_t *words,
+                                      apr_array_header_t **list);
 /*
  * Authenticate `r` from its bearer token once per request (the result is
  * remembered): OK with the principal set, or the HTTP status to answer,

@@ -143,23 +143,28 @@ static oauth2_status_t load_jwks_file(oauth2_ctx_t *ctx, oauth2_verifier_t *v)
 {
     apr_file_t *f = NULL;
     apr_finfo_t fi;
-    char *buf;
-    apr_size_t n;
+    char *buf = NULL;
+    apr_size_t n = 0;
+    apr_status_t rv;
 
     if (apr_file_open(&f, v->opts.location, APR_FOPEN_READ, 0, ctx->pool) !=
-            APR_SUCCESS ||
-        apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS) {
+        APR_SUCCESS) {
         oauth2_err_set(ctx, "jwks_file: cannot read %s", v->opts.location);
         return OAUTH2_DENIED;
     }
-    if (fi.size <= 0 || fi.size > OAUTH2_JWKS_MAX_BYTES) {
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv == APR_SUCCESS && fi.size > 0 && fi.size <= OAUTH2_JWKS_MAX_BYTES) {
+        n = (apr_size_t)fi.size;
+        buf = apr_palloc(ctx->pool, n + 1);
+        rv = apr_file_read_full(f, buf, n, &n);
+    }
+    apr_file_close(f); /* kept verifiers (.htaccess) must not hold it */
+    if (rv != APR_SUCCESS) {
+        oauth2_err_set(ctx, "jwks_file: cannot read %s", v->opts.location);
+        return OAUTH2_DENIED;
+    }
+    if (buf == NULL) {
         oauth2_err_set(ctx, "jwks_file: bad size");
-        return OAUTH2_DENIED;
-    }
-    n = (apr_size_t)fi.size;
-    buf = apr_palloc(ctx->pool, n + 1);
-    if (apr_file_read_full(f, buf, n, &n) != APR_SUCCESS) {
-        oauth2_err_set(ctx, "jwks_file: cannot read %s", v->opts.location);
         return OAUTH2_DENIED;
     }
     buf[n] = '\0';
@@ -201,13 +206,24 @@ static oauth2_status_t check_opts(oauth2_ctx_t *ctx, oauth2_verifier_t *v)
     return OAUTH2_OK;
 }
 
-/* The fixed part of every cache key, so a lookup only appends the hash. */
+/*
+ * The fixed part of every cache key, so a lookup only appends the hash. It
+ * names where verdicts come from (source kind, URL or file, client_id) as
+ * well as what they are checked against: introspection verdicts shared
+ * through the store must never answer for another endpoint's line.
+ */
 static void set_namespace(oauth2_verifier_t *v, const char *ns)
 {
+    const char *src = apr_psprintf(v->pool, "%d\n%s\n%s", (int)v->opts.source,
+                                   v->opts.location ? v->opts.location : "",
+                                   v->opts.client_id ? v->opts.client_id : "");
+    const char *h = oauth2_sha256_hex(v->pool, src, strlen(src));
+
     v->ns = apr_pstrdup(v->pool, ns ? ns : "");
     v->key_prefix =
         apr_pstrcat(v->pool, v->ns, "|", v->opts.issuer, "|",
-                    v->opts.audience ? v->opts.audience : "", "|", NULL);
+                    v->opts.audience ? v->opts.audience : "", "|",
+                    h ? apr_pstrndup(v->pool, h, 16) : src, "|", NULL);
     v->key_prefix_len = strlen(v->key_prefix);
 }
 

@@ -342,14 +342,15 @@ def test_two_issuers(apache_factory, mock_provider, idp):
 
 # ---- .htaccess ------------------------------------------------------------
 
-def htaccess_node(apache_factory, lines):
-    """/ht/ guarded by an .htaccess file (AllowOverride AuthConfig)."""
+def htaccess_node(apache_factory, lines, dirs=("ht",)):
+    """/ht/ guarded by an .htaccess file (AllowOverride AuthConfig in each
+    of `dirs`)."""
     a = apache_factory("")
-    a.set_config(f"""
-<Directory "{a.root}/htdocs/ht">
+    a.set_config("".join(f"""
+<Directory "{a.root}/htdocs/{d}">
     AllowOverride AuthConfig
 </Directory>
-""")
+""" for d in dirs))
     a.write_file("htdocs/ht/data.json", '{"ht": true}\n')
     write_htaccess(a, lines)
     return a.start()
@@ -402,6 +403,77 @@ def test_htaccess_bad_line_is_500_and_logged(apache_factory, idp):
     a = htaccess_node(apache_factory, [verify_line(idp, "leeway=forever")])
     assert get(a, "/ht/data.json", token=mint(idp)).status_code == 500
     assert "OAuth2TokenVerify" in a.error_log()
+
+
+def test_htaccess_key_file_edits_take_effect(apache_factory, idp,
+                                             mock_provider):
+    """A kept line that names a key file is a new verifier once the file
+    changes: removing a key from it works from the next request on."""
+    a = apache_factory("")
+    mine = requests.get(idp.url + "/jwks", timeout=5).json()
+    keys = a.write_file("conf/ht-keys.json", json.dumps(mine))
+    a.set_config(f"""
+<Directory "{a.root}/htdocs/ht">
+    AllowOverride AuthConfig
+</Directory>
+""")
+    a.write_file("htdocs/ht/data.json", '{"ht": true}\n')
+    write_htaccess(a, [f"OAuth2TokenVerify jwks_file={keys} "
+                       f"issuer={idp.url} audience=api"])
+    a.start()
+    tok = mint(idp)
+    assert get(a, "/ht/data.json", token=tok).status_code == 200
+    other = requests.get(mock_provider.url + "/jwks", timeout=5).json()
+    keys.write_text(json.dumps(other) + "\n")
+    assert get(a, "/ht/data.json", token=tok).status_code == 401
+    keys.write_text(json.dumps(mine))
+    assert get(a, "/ht/data.json", token=tok).status_code == 200
+
+
+@pytest.mark.parametrize("extra,msg", [
+    ("client_id=rs client_secret=exec:/bin/true", "not allowed in .htaccess"),
+    ("client_id=rs client_secret=file:/etc/hostname",
+     "not allowed in .htaccess"),
+    ("cache_entries=20000", "above 10000 is not allowed in .htaccess"),
+])
+def test_htaccess_refuses_what_only_admins_may_say(apache_factory, idp,
+                                                   extra, msg):
+    """An .htaccess author may not run a program or read a file as the
+    client secret, nor keep a large verdict cache in every process."""
+    a = htaccess_node(apache_factory, [verify_line(idp, extra)])
+    assert get(a, "/ht/data.json", token=mint(idp)).status_code == 500
+    assert msg in a.error_log()
+
+
+def test_htaccess_lines_beyond_the_cap_still_work(apache_factory, idp):
+    """Past 256 kept lines a process warns once and gives later lines a
+    verifier of their own per request (no cache), as before: they keep
+    working, and lines already kept stay kept."""
+    a = htaccess_node(apache_factory, [verify_line(idp)], dirs=("ht", "ht2"))
+    a.expect("OA00788")
+    a.write_file("htdocs/ht2/data.json", '{"ht2": true}\n')
+    tok = mint(idp)
+    assert get(a, "/ht/data.json", token=tok).status_code == 200
+    for i in range(1, 400):
+        write_htaccess(a, [verify_line(idp, f"leeway={i}")])
+        assert get(a, "/ht/data.json", token=tok).status_code == 200
+        if "OA00788" in a.error_log():
+            break
+    else:
+        pytest.fail("no OA00788 after 400 distinct lines")
+    assert i >= 255
+    # a directory never seen before: a per-request verifier, still works
+    a.write_file("htdocs/ht2/.htaccess", "AuthType oauth2-bearer\n"
+                 "AuthName ht2\n" + verify_line(idp) + "\nRequire valid-user\n")
+    for _ in range(3):
+        assert get(a, "/ht2/data.json", token=tok).status_code == 200
+    assert get(a, "/ht2/data.json").status_code == 401
+    # the first line is still kept: no JWKS fetch for it any more
+    write_htaccess(a, [verify_line(idp)])
+    before = jwks_fetches(idp)
+    for _ in range(3):
+        assert get(a, "/ht/data.json", token=tok).status_code == 200
+    assert jwks_fetches(idp) == before
 
 
 def test_jwks_file_and_pem(apache_factory, mock_provider):

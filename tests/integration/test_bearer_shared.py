@@ -75,10 +75,11 @@ def test_verdict_survives_graceful_restart(apache_factory, idp, redis):
     tok = opaque(idp, claims={"sub": "carol"}, ttl=120)
     assert get(a, tok).status_code == 200
     assert introspections(idp) == 1
-    # One sealed value, keyed by issuer/audience/hash: never the token.
+    # One sealed value, keyed by issuer/audience/endpoint/hash: never the
+    # token.
     keys = verdict_keys(redis)
     assert len(keys) == 1 and tok not in keys[0]
-    assert re.search(r"\|api\|[0-9a-f]{64}$", keys[0]), keys
+    assert re.search(r"\|api\|[0-9a-f]{16}\|[0-9a-f]{64}$", keys[0]), keys
     val = redis.cli("GET", keys[0])
     assert "carol" not in val and "active" not in val
     # Never kept beyond the token's exp (120 s).

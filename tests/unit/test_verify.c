@@ -535,6 +535,44 @@ static void introspection_shared_store(void **state)
     assert_int_equal(fh1.calls, 1);
 }
 
+/* A verdict in the store answers only for a line with the same endpoint
+ * and client: another line (an .htaccess author's, say) with the same
+ * issuer, audience and namespace cannot plant verdicts for this one. */
+static void shared_verdicts_stay_with_their_endpoint(void **state)
+{
+    th_fixture_t *f = *state;
+    th_fake_http_t fh1, fh2;
+    oauth2_principal_t *p = NULL;
+    oauth2_store_t *st = NULL;
+    const char *argv[] = {"introspect=https://evil.test/introspect",
+                          "issuer=https://idp.test", "audience=api",
+                          "client_id=rs", "client_secret=s:cret"};
+    const char *evil = apr_psprintf(
+        f->pool,
+        "{\"active\":true,\"iss\":\"https://idp.test\",\"aud\":\"api\","
+        "\"sub\":\"mallory\",\"exp\":%d}",
+        TH_NOW_SEC + 600);
+    oauth2_verifier_t *honest = intro_init(f, &fh1, "{\"active\":false}", NULL);
+    oauth2_verifier_t *other = NULL;
+
+    th_fake_http_init(&fh2, f->pool);
+    th_fake_http_add(&fh2, "POST", "https://evil.test/introspect", 200, evil);
+    assert_int_equal(oauth2_verifier_parse(&f->ctx, 5, argv, &other),
+                     OAUTH2_OK);
+    oauth2_verifier_set_http(other, &fh2.base);
+    assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &st),
+                     OAUTH2_OK);
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &other, 1, "opaque-8", st, &p),
+        OAUTH2_OK);
+    assert_string_equal(p->sub, "mallory");
+    /* the honest line asks its own endpoint, which says inactive */
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &honest, 1, "opaque-8", st, &p),
+        OAUTH2_DENIED);
+    assert_int_equal(fh1.calls, 1);
+}
+
 /* A store that is down: every call UNAVAILABLE. */
 static oauth2_status_t down_get(oauth2_ctx_t *ctx, oauth2_store_t *st,
                                 const char *key, char **val, size_t *len)
@@ -588,7 +626,7 @@ static void introspection_shared_sealed(void **state)
     const char *hash = oauth2_sha256_hex(f->pool, "opaque-6", 8);
     char *val = NULL;
     size_t len = 0;
-    const char *skey;
+    const char *skey, *src;
 
     assert_int_equal(oauth2_store_mem_create(&f->ctx, f->pool, NULL, &rs.st),
                      OAUTH2_OK);
@@ -596,8 +634,14 @@ static void introspection_shared_sealed(void **state)
         oauth2_verify_token_ex(&f->ctx, &v1, 1, "opaque-6", &sh, &p),
         OAUTH2_OK);
     assert_int_equal(rs.calls, 1);
-    /* The key names issuer, audience and the token's hash, never the token. */
-    skey = apr_pstrcat(f->pool, "oauth2:i:|https://idp.test|api|", hash, NULL);
+    /* The key names issuer, audience, the endpoint (and client) the verdict
+     * came from and the token's hash, never the token. */
+    src = apr_psprintf(f->pool, "%d\n%s\nrs", (int)OAUTH2_VERIFY_INTROSPECT,
+                       INTRO_URL);
+    skey = apr_pstrcat(
+        f->pool, "oauth2:i:|https://idp.test|api|",
+        apr_pstrndup(f->pool, oauth2_sha256_hex(f->pool, src, strlen(src)), 16),
+        "|", hash, NULL);
     assert_int_equal(oauth2_store_get(&f->ctx, rs.st, skey, &val, &len),
                      OAUTH2_OK);
     assert_null(strstr(val, "dora"));
@@ -767,6 +811,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(introspection_shared_store, th_setup,
                                         th_teardown),
+        cmocka_unit_test_setup_teardown(
+            shared_verdicts_stay_with_their_endpoint, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(bad_options_fail, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(jwks_file_source, th_setup,
