@@ -344,6 +344,8 @@ int oauth2_ap_bearer_authenticate(request_rec *r)
      * (a verdict-cache hit) */
     if (oauth2_ap_auth_result_get(r, src, &rc) && rc != OK)
         return rc;
+    if (src != NULL) /* a list from .htaccess may die with a subrequest */
+        oauth2_ap_src_pool(r, src, ((const apr_array_header_t *)src)->pool);
     return oauth2_ap_auth_result_remember(r, src, authenticate(r));
 }
 

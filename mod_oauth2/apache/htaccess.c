@@ -11,9 +11,10 @@
  * Both are bounded; when one is full a line gets a verifier or list of the
  * request's own, as before, and the process warns once. What an .htaccess
  * author may not do: run or read a secret (client_secret=exec:/file:) and
- * size a verdict cache above the default, since it lives on.
+ * keep more than CACHE_ENTRIES_MAX verdicts, since they live on.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_hash.h>
@@ -24,7 +25,7 @@
 
 #define VERIFIERS_MAX 256
 #define LISTS_MAX 4096
-#define CACHE_ENTRIES_MAX 10000
+#define CACHE_ENTRIES_MAX 1000 /* the default for .htaccess lines too */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static apr_pool_t *kept;      /* unmanaged: the process's life */
@@ -70,11 +71,12 @@ static int has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
-/* What .htaccess may not say, or NULL. */
-static const char *refused(const apr_array_header_t *words)
+/* What .htaccess may not say, or NULL; *sized when cache_entries= is. */
+static const char *refused(const apr_array_header_t *words, int *sized)
 {
     int i;
 
+    *sized = 0;
     for (i = 0; i < words->nelts; i++) {
         const char *w = APR_ARRAY_IDX(words, i, const char *);
 
@@ -82,6 +84,16 @@ static const char *refused(const apr_array_header_t *words)
             has_prefix(w, "client_secret=exec:"))
             return "client_secret=file: and exec: are not allowed in "
                    ".htaccess";
+        if (has_prefix(w, "cache_entries=")) {
+            /* before the verifier exists: its cache is sized when made */
+            char *end = NULL;
+            long n = strtol(w + 14, &end, 10);
+
+            if (end == w + 14 || *end != '\0' || n < 1 || n > CACHE_ENTRIES_MAX)
+                return "cache_entries= in .htaccess: want "
+                       "1.." APR_STRINGIFY(CACHE_ENTRIES_MAX);
+            *sized = 1;
+        }
     }
     return NULL;
 }
@@ -120,12 +132,13 @@ static apr_status_t destroy_pool(void *p)
 /* This line's verifier; *kept_out when the process keeps it. */
 static const char *verifier_for(cmd_parms *cmd, oauth2_ctx_t *ctx,
                                 const char *ns, const char *key,
+                                const char *identity,
                                 const apr_array_header_t *words,
                                 oauth2_verifier_t **out, int *kept_out)
 {
     oauth2_verifier_t *v = NULL, *had;
     apr_pool_t *vp;
-    int ok, full;
+    int ok, full, keep;
 
     *kept_out = 0;
     pthread_mutex_lock(&mu);
@@ -152,14 +165,13 @@ static const char *verifier_for(cmd_parms *cmd, oauth2_ctx_t *ctx,
         apr_pool_destroy(vp);
         return err;
     }
-    if (oauth2_verifier_opts(v)->cache_entries > CACHE_ENTRIES_MAX) {
-        apr_pool_destroy(vp);
-        return "cache_entries= above " APR_STRINGIFY(
-            CACHE_ENTRIES_MAX) " is not allowed in .htaccess";
-    }
+    /* the key file as read must be the one the key names: kept only when
+     * it did not change (or vanish) between the stat and the read */
+    keep = strcmp(identity, file_identity(cmd->temp_pool, words)) == 0 &&
+           strcmp(identity, "absent") != 0;
     pthread_mutex_lock(&mu);
     had = apr_hash_get(verifiers, key, APR_HASH_KEY_STRING);
-    if (had == NULL && apr_hash_count(verifiers) < VERIFIERS_MAX) {
+    if (had == NULL && keep && apr_hash_count(verifiers) < VERIFIERS_MAX) {
         apr_hash_set(verifiers, apr_pstrdup(kept, key), APR_HASH_KEY_STRING, v);
         *kept_out = 1;
     }
@@ -170,7 +182,7 @@ static const char *verifier_for(cmd_parms *cmd, oauth2_ctx_t *ctx,
         *kept_out = 1;
         return NULL;
     }
-    if (!*kept_out) /* full: the request's own, as before */
+    if (!*kept_out) /* full, or a key file in flux: this request's own */
         apr_pool_cleanup_register(cmd->pool, vp, destroy_pool,
                                   apr_pool_cleanup_null);
     *out = v;
@@ -182,16 +194,22 @@ const char *oauth2_ap_htaccess_verify(cmd_parms *cmd, oauth2_ctx_t *ctx,
                                       const apr_array_header_t *words,
                                       apr_array_header_t **list)
 {
-    apr_array_header_t *prev = *list, *l = NULL;
+    apr_array_header_t *prev = *list, *l = NULL,
+                       *w = (apr_array_header_t *)words;
     oauth2_verifier_t *v = NULL;
-    const char *err, *key;
-    int v_kept, durable;
+    const char *err, *key, *id;
+    int v_kept, durable, sized;
 
-    if ((err = refused(words)) != NULL)
+    if ((err = refused(words, &sized)) != NULL)
         return err;
-    key = apr_pstrcat(cmd->temp_pool, ns, "\n", line, "\n",
-                      file_identity(cmd->temp_pool, words), NULL);
-    if ((err = verifier_for(cmd, ctx, ns, key, words, &v, &v_kept)) != NULL)
+    if (!sized) {
+        w = apr_array_copy(cmd->temp_pool, words);
+        APR_ARRAY_PUSH(w, const char *) =
+            "cache_entries=" APR_STRINGIFY(CACHE_ENTRIES_MAX);
+    }
+    id = file_identity(cmd->temp_pool, words);
+    key = apr_pstrcat(cmd->temp_pool, ns, "\n", line, "\n", id, NULL);
+    if ((err = verifier_for(cmd, ctx, ns, key, id, w, &v, &v_kept)) != NULL)
         return err;
     /* a list is kept only when what it is made of is kept */
     pthread_mutex_lock(&mu);

@@ -114,6 +114,9 @@ oauth2_ctx_t *oauth2_ap_server_ctx(server_rec *s, apr_pool_t *p);
 
 /* ---- request.c: per-request state on the main request (bearer) ---- */
 request_rec *oauth2_ap_main_of(request_rec *r);
+/* `src` lives in `pool`: forget what it established when that pool goes
+ * before the main request's (request.c). */
+void oauth2_ap_src_pool(request_rec *r, const void *src, apr_pool_t *pool);
 void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p,
                              const void *src);
 const oauth2_principal_t *oauth2_ap_principal_get(request_rec *r);

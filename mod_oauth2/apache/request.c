@@ -76,6 +76,45 @@ void oauth2_ap_principal_set(request_rec *r, const oauth2_principal_t *p,
     s->principal_src = src;
 }
 
+typedef struct src_end_t {
+    reqstate_t *s;
+    const void *src;
+} src_end_t;
+
+static apr_status_t src_end(void *data)
+{
+    const src_end_t *e = data;
+
+    if (e->s->principal_src == e->src) {
+        e->s->principal = NULL;
+        e->s->principal_src = NULL;
+    }
+    if (e->s->auth_tried && e->s->auth_src == e->src) {
+        e->s->auth_tried = 0;
+        e->s->auth_src = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/*
+ * `src` lives in `pool`. When that is a subrequest's pool (a verifier list
+ * read from .htaccess for the subrequest alone), what src established is
+ * forgotten when the pool goes: a later subrequest's list could be
+ * allocated at the same address and would otherwise pass for it.
+ */
+void oauth2_ap_src_pool(request_rec *r, const void *src, apr_pool_t *pool)
+{
+    request_rec *m = oauth2_ap_main_of(r);
+    src_end_t *e;
+
+    if (pool == NULL || pool == m->pool || !apr_pool_is_ancestor(m->pool, pool))
+        return; /* outlives the main request */
+    e = apr_palloc(pool, sizeof(*e));
+    e->s = state(r, 1);
+    e->src = src;
+    apr_pool_cleanup_register(pool, e, src_end, apr_pool_cleanup_null);
+}
+
 /* The principal when `src` (never NULL) established it, else NULL. */
 const oauth2_principal_t *oauth2_ap_principal_from(request_rec *r,
                                                    const void *src)

@@ -19,7 +19,7 @@ struct oauth2_verifier_t {
     oauth2_verify_opts_t opts;
     unsigned alg_mask;      /* opts.algs as jose.h bits */
     const char *ns;         /* cache key namespace */
-    const char *key_prefix; /* "ns|issuer|audience|": set with ns */
+    const char *key_prefix; /* "ns|issuer|audience|source|": set with ns */
     size_t key_prefix_len;
     oauth2_http_t *http;        /* NULL until first use (libcurl) */
     apr_pool_t *pool;           /* config pool */

@@ -261,6 +261,10 @@ oauth2_status_t oauth2_verifier_parse(oauth2_ctx_t *ctx, int argc,
             oauth2_jose_alg_bit(APR_ARRAY_IDX(v->opts.algs, i, const char *));
     co.max_entries = v->opts.cache_entries;
     co.max_value_len = OAUTH2_JWKS_MAX_BYTES;
+    /* keys are the line's prefix (namespace with an .htaccess path, issuer,
+     * audience: config text) plus the token's hash; a longer one would
+     * silently never be cached */
+    co.max_key_len = 16384;
     if (oauth2_cache_create(ctx, ctx->pool, &co, &v->tokens) != OAUTH2_OK ||
         oauth2_cache_create(ctx, ctx->pool, NULL, &v->keys) != OAUTH2_OK ||
         apr_thread_mutex_create(&v->mu, APR_THREAD_MUTEX_DEFAULT, ctx->pool) !=

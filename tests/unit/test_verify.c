@@ -131,6 +131,24 @@ static void verdict_kept_through_the_leeway(void **state)
     assert_int_equal(stats(&t).cache_hits, 1);
 }
 
+/* A long namespace (an .htaccess path, long issuer and audience) still
+ * caches: the key is longer than the cache's default limit. */
+static void long_namespace_still_caches(void **state)
+{
+    th_fixture_t *f = *state;
+    char ns[701];
+    vt_t t;
+
+    memset(ns, 'd', sizeof(ns) - 1);
+    ns[sizeof(ns) - 1] = '\0';
+    vt_init(f, &t, NULL);
+    oauth2_verifier_set_namespace(t.v, ns);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).cache_hits, 1);
+    assert_int_equal(stats(&t).sig_checks, 1);
+}
+
 static void unknown_kid_refetch_is_limited(void **state)
 {
     th_fixture_t *f = *state;
@@ -571,6 +589,20 @@ static void shared_verdicts_stay_with_their_endpoint(void **state)
         oauth2_verify_token_shared(&f->ctx, &honest, 1, "opaque-8", st, &p),
         OAUTH2_DENIED);
     assert_int_equal(fh1.calls, 1);
+    /* the same endpoint under another client_id is another source too */
+    argv[0] = "introspect=" INTRO_URL;
+    argv[3] = "client_id=other";
+    assert_int_equal(oauth2_verifier_parse(&f->ctx, 5, argv, &other),
+                     OAUTH2_OK);
+    oauth2_verifier_set_http(other, &fh2.base);
+    th_fake_http_add(&fh2, "POST", INTRO_URL, 200, evil);
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &other, 1, "opaque-9", st, &p),
+        OAUTH2_OK);
+    assert_int_equal(
+        oauth2_verify_token_shared(&f->ctx, &honest, 1, "opaque-9", st, &p),
+        OAUTH2_DENIED);
+    assert_int_equal(fh1.calls, 2);
 }
 
 /* A store that is down: every call UNAVAILABLE. */
@@ -785,6 +817,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(verdict_kept_through_the_leeway,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(long_namespace_still_caches, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(unknown_kid_refetch_is_limited,
                                         th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(failed_refetch_keeps_last_good_set,
