@@ -14,13 +14,13 @@
  * keep more than CACHE_ENTRIES_MAX verdicts, since they live on.
  */
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "oauth2_apache.h"
+#include "oauth2/util.h"
 #include "oauth2/verify.h"
 
 #define VERIFIERS_MAX 256
@@ -86,10 +86,9 @@ static const char *refused(const apr_array_header_t *words, int *sized)
                    ".htaccess";
         if (has_prefix(w, "cache_entries=")) {
             /* before the verifier exists: its cache is sized when made */
-            char *end = NULL;
-            long n = strtol(w + 14, &end, 10);
+            long long n;
 
-            if (end == w + 14 || *end != '\0' || n < 1 || n > CACHE_ENTRIES_MAX)
+            if (oauth2_parse_int64(w + 14, 1, CACHE_ENTRIES_MAX, &n) != 0)
                 return "cache_entries= in .htaccess: want "
                        "1.." APR_STRINGIFY(CACHE_ENTRIES_MAX);
             *sized = 1;
@@ -121,6 +120,19 @@ static const char *file_identity(apr_pool_t *p, const apr_array_header_t *words)
             (apr_uint64_t)fi.inode, fi.size, fi.mtime);
     }
     return "";
+}
+
+/* The list `prev` (or none) followed by v, in p. */
+static apr_array_header_t *
+list_of(apr_pool_t *p, const apr_array_header_t *prev, oauth2_verifier_t *v)
+{
+    apr_array_header_t *l =
+        apr_array_make(p, (prev ? prev->nelts : 0) + 1, sizeof(v));
+
+    if (prev != NULL)
+        apr_array_cat(l, prev);
+    APR_ARRAY_PUSH(l, oauth2_verifier_t *) = v;
+    return l;
 }
 
 static apr_status_t destroy_pool(void *p)
@@ -218,10 +230,7 @@ const char *oauth2_ap_htaccess_verify(cmd_parms *cmd, oauth2_ctx_t *ctx,
         key = apr_psprintf(cmd->temp_pool, "%pp\n%pp", (void *)prev, (void *)v);
         l = apr_hash_get(lists, key, APR_HASH_KEY_STRING);
         if (l == NULL && apr_hash_count(lists) < LISTS_MAX) {
-            l = apr_array_make(kept, (prev ? prev->nelts : 0) + 1, sizeof(v));
-            if (prev != NULL)
-                apr_array_cat(l, prev);
-            APR_ARRAY_PUSH(l, oauth2_verifier_t *) = v;
+            l = list_of(kept, prev, v);
             apr_hash_set(lists, apr_pstrdup(kept, key), APR_HASH_KEY_STRING, l);
         }
     }
@@ -229,10 +238,7 @@ const char *oauth2_ap_htaccess_verify(cmd_parms *cmd, oauth2_ctx_t *ctx,
     if (l == NULL) {
         if (durable)
             warn_full(cmd, "verifier lists");
-        l = apr_array_make(cmd->pool, (prev ? prev->nelts : 0) + 1, sizeof(v));
-        if (prev != NULL)
-            apr_array_cat(l, prev);
-        APR_ARRAY_PUSH(l, oauth2_verifier_t *) = v;
+        l = list_of(cmd->pool, prev, v);
     }
     *list = l;
     return NULL;
