@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <openssl/evp.h>
 
 #include "oauth2/log.h"
+#include "oauth2/util.h"
 
 #define ESCAPE_MAX_INPUT 256
 
@@ -66,12 +66,11 @@ const char *oauth2_log_escape(apr_pool_t *p, const char *s, size_t len)
 
 const char *oauth2_log_redact(apr_pool_t *p, const char *secret, size_t len)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char md[OAUTH2_SHA256_LEN];
 
     if (secret == NULL)
         return "<none>";
-    if (EVP_Digest(secret, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+    if (!oauth2_sha256(secret, len, md))
         return "<redacted>";
     return apr_psprintf(p, "sha256:%02x%02x%02x%02x", md[0], md[1], md[2],
                         md[3]);

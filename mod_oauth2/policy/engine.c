@@ -18,9 +18,9 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
-#include <openssl/evp.h>
 
 #include "oauth2/log.h"
+#include "oauth2/util.h"
 #include "memo_int.h"
 #include "policy_int.h"
 
@@ -909,11 +909,10 @@ const char *oauth2_policy_test_path(apr_pool_t *p, const char *path)
 static void sha12(const char *src, size_t len, char out[13])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char md[OAUTH2_SHA256_LEN];
     int i;
 
-    if (EVP_Digest(src, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+    if (!oauth2_sha256(src, len, md)) {
         strcpy(out, "000000000000");
         return;
     }
