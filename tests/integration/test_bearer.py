@@ -356,9 +356,11 @@ def htaccess_node(apache_factory, lines, dirs=("ht",)):
     return a.start()
 
 
-def write_htaccess(a, lines):
-    a.write_file("htdocs/ht/.htaccess", "AuthType oauth2-bearer\n"
-                 "AuthName ht\n" + "\n".join(lines) + "\nRequire valid-user\n")
+def write_htaccess(a, lines, d="ht"):
+    """htdocs/<d>/.htaccess: bearer auth with these lines, any valid user."""
+    a.write_file(f"htdocs/{d}/.htaccess", f"AuthType oauth2-bearer\n"
+                 f"AuthName {d}\n" + "\n".join(lines) +
+                 "\nRequire valid-user\n")
 
 
 def jwks_fetches(m):
@@ -464,16 +466,13 @@ MaxRequestWorkers 5
 </Directory>
 """)
 
-    def guard(d, lines):
-        a.write_file(f"htdocs/{d}/.htaccess", f"AuthType oauth2-bearer\n"
-                     f"AuthName {d}\n" + "\n".join(lines) +
-                     "\nRequire valid-user\n")
-
-    guard("fill", [verify_line(idp, f"leeway={i}") for i in range(1, 300)])
+    write_htaccess(a, [verify_line(idp, f"leeway={i}")
+                       for i in range(1, 300)], "fill")
     a.write_file("htdocs/fill/d.txt", "fill\n")
-    guard("vict", [verify_line(idp).replace("audience=api", "audience=bbb")])
+    write_htaccess(a, [verify_line(idp).replace("audience=api",
+                                                "audience=bbb")], "vict")
     a.write_file("htdocs/vict/secret.txt", "VICTIM-SECRET\n")
-    guard("mine", [verify_line(idp)])
+    write_htaccess(a, [verify_line(idp)], "mine")
     a.write_file("htdocs/mine/x.txt", "mine\n")
     a.write_file("htdocs/evil/.htaccess", "DirectoryIndex /mine/nothing.txt" +
                  " /vict/secret.txt" * 6 + "\n")
