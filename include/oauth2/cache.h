@@ -69,6 +69,17 @@ oauth2_status_t oauth2_cache_set_object(oauth2_ctx_t *ctx, oauth2_cache_t *c,
                                         apr_time_t expires);
 
 /*
+ * oauth2_cache_set_object, and on OK `obj` is also borrowed as by
+ * oauth2_cache_get_object: the caller may use it until ctx->pool is cleared
+ * or destroyed, even if it is evicted meanwhile. On failure it is gone.
+ */
+oauth2_status_t oauth2_cache_set_object_borrow(oauth2_ctx_t *ctx,
+                                               oauth2_cache_t *c,
+                                               const char *key, void *obj,
+                                               oauth2_cache_free_fn free_fn,
+                                               apr_time_t expires);
+
+/*
  * Borrow an object: valid until ctx->pool is cleared or destroyed. NOT_FOUND
  * when absent, expired or a bytes entry. Do not free it.
  */

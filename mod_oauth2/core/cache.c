@@ -298,10 +298,11 @@ static apr_status_t borrow_end(void *data)
     return APR_SUCCESS;
 }
 
-oauth2_status_t oauth2_cache_set_object(oauth2_ctx_t *ctx, oauth2_cache_t *c,
-                                        const char *key, void *obj,
-                                        oauth2_cache_free_fn free_fn,
-                                        apr_time_t expires)
+/* Store `obj`; with `borrow`, also lend it to ctx->pool (one more ref). */
+static oauth2_status_t set_object(oauth2_ctx_t *ctx, oauth2_cache_t *c,
+                                  const char *key, void *obj,
+                                  oauth2_cache_free_fn free_fn,
+                                  apr_time_t expires, int borrow)
 {
     oauth2_status_t st = check_args(ctx, c, key, expires);
     holder_t *h = NULL;
@@ -324,12 +325,32 @@ oauth2_status_t oauth2_cache_set_object(oauth2_ctx_t *ctx, oauth2_cache_t *c,
     }
     h->obj = obj;
     h->free_fn = free_fn;
-    h->refs = 1;
+    h->refs = borrow ? 2 : 1; /* the borrower's ref before others see it */
     h->next = NULL;
     e->obj = h;
     e->data[e->keylen + 1] = '\0';
+    if (borrow)
+        apr_pool_cleanup_register(ctx->pool, h, borrow_end,
+                                  apr_pool_cleanup_null);
     insert(ctx, c, e);
     return OAUTH2_OK;
+}
+
+oauth2_status_t oauth2_cache_set_object(oauth2_ctx_t *ctx, oauth2_cache_t *c,
+                                        const char *key, void *obj,
+                                        oauth2_cache_free_fn free_fn,
+                                        apr_time_t expires)
+{
+    return set_object(ctx, c, key, obj, free_fn, expires, 0);
+}
+
+oauth2_status_t oauth2_cache_set_object_borrow(oauth2_ctx_t *ctx,
+                                               oauth2_cache_t *c,
+                                               const char *key, void *obj,
+                                               oauth2_cache_free_fn free_fn,
+                                               apr_time_t expires)
+{
+    return set_object(ctx, c, key, obj, free_fn, expires, 1);
 }
 
 oauth2_status_t oauth2_cache_get_object(oauth2_ctx_t *ctx, oauth2_cache_t *c,

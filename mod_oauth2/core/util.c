@@ -314,6 +314,12 @@ json_t *oauth2_json_pool_own(apr_pool_t *p, json_t *json)
     return json;
 }
 
+void oauth2_json_pool_disown(apr_pool_t *p, json_t *json)
+{
+    if (json != NULL)
+        apr_pool_cleanup_kill(p, json, json_cleanup);
+}
+
 const char *oauth2_json_str(const json_t *obj, const char *key)
 {
     const json_t *v;

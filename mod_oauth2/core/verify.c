@@ -329,6 +329,28 @@ static int verdict_prepare(oauth2_ctx_t *ctx, oauth2_verdict_t *vd)
     return vd->scopes != NULL && (x == NULL || vd->exports != NULL);
 }
 
+/*
+ * A verdict around `claims` (taken over), active or not; NULL on failure,
+ * also for an active one without claims (a failed copy).
+ */
+static oauth2_verdict_t *verdict_new(oauth2_ctx_t *ctx, json_t *claims,
+                                     int active)
+{
+    oauth2_verdict_t *vd = calloc(1, sizeof(*vd));
+
+    if (vd == NULL) {
+        json_decref(claims);
+        return NULL;
+    }
+    vd->active = active;
+    vd->claims = claims;
+    if (active && (claims == NULL || !verdict_prepare(ctx, vd))) {
+        verdict_free(vd);
+        return NULL;
+    }
+    return vd;
+}
+
 /* Callers have passed token_syntax_ok(): hits skip it (see the entry). */
 oauth2_status_t oauth2_verdict_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
                                    const char *key, const json_t *claims,
@@ -338,16 +360,11 @@ oauth2_status_t oauth2_verdict_put(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
 
     if (expires <= ctx->now)
         return OAUTH2_OK; /* nothing worth keeping */
-    vd = calloc(1, sizeof(*vd));
+    /* A private copy: the request's object may be changed by its owner. */
+    vd = verdict_new(ctx, claims ? json_deep_copy(claims) : NULL,
+                     claims != NULL);
     if (vd == NULL)
         return OAUTH2_ERROR;
-    vd->active = claims != NULL;
-    /* A private copy: the request's object may be changed by its owner. */
-    vd->claims = claims ? json_deep_copy(claims) : NULL;
-    if (claims != NULL && (vd->claims == NULL || !verdict_prepare(ctx, vd))) {
-        verdict_free(vd);
-        return OAUTH2_ERROR;
-    }
     return oauth2_cache_set_object(ctx, v->tokens, key, vd, verdict_free,
                                    expires);
 }
@@ -505,6 +522,43 @@ static apr_time_t until_exp(const oauth2_verifier_t *v, const json_t *claims)
     return exp > 0 ? apr_time_from_sec((apr_time_t)exp) + v->opts.leeway : 0;
 }
 
+/*
+ * A verified JWT: cache its verdict and answer this request from it, so a
+ * miss derives principal, scopes and exports once, like the hits after it.
+ * The verdict shares the parsed claims instead of copying them: nobody
+ * changes them after verification (a hit hands the cached object to every
+ * request, read-only). jansson's refcount is atomic since 2.11; an older
+ * one gets the copy.
+ */
+#ifdef JANSSON_THREAD_SAFE_REFCOUNT
+#define shared_claims(c) json_incref(c)
+#else
+#define shared_claims(c) json_deep_copy(c)
+#endif
+
+static oauth2_principal_t *jwt_verdict(oauth2_ctx_t *ctx, oauth2_verifier_t *v,
+                                       const char *key, json_t *claims,
+                                       const char *token)
+{
+    apr_time_t until = until_exp(v, claims);
+    oauth2_verdict_t *vd;
+
+    if (until > ctx->now &&
+        (vd = verdict_new(ctx, shared_claims(claims), 1)) != NULL &&
+        oauth2_cache_set_object_borrow(ctx, v->tokens, key, vd, verdict_free,
+                                       until) == OAUTH2_OK) {
+#ifdef JANSSON_THREAD_SAFE_REFCOUNT
+        /* One owner, the verdict (kept alive by our borrow): the pool's
+         * decref could otherwise race an eviction's in another thread,
+         * and jansson's decref reads the count once without atomics. */
+        oauth2_json_pool_disown(ctx->pool, claims);
+        json_decref(claims);
+#endif
+        return principal_cached(ctx, vd, token);
+    }
+    return principal(ctx, claims, token);
+}
+
 /* A JWT to the verifiers of its issuer; NOT_FOUND if none is configured. */
 static oauth2_status_t by_jwt(oauth2_ctx_t *ctx, oauth2_verifier_t *const *vs,
                               int n, const char *token, const char *hash,
@@ -530,10 +584,9 @@ static oauth2_status_t by_jwt(oauth2_ctx_t *ctx, oauth2_verifier_t *const *vs,
             continue;
         st = jwt_verify(ctx, vs[i], j);
         if (st == OAUTH2_OK) {
-            oauth2_verdict_put(ctx, vs[i],
+            *out = jwt_verdict(ctx, vs[i],
                                oauth2_verify_cache_key(ctx->pool, vs[i], hash),
-                               j->payload, until_exp(vs[i], j->payload));
-            *out = principal(ctx, j->payload, token);
+                               j->payload, token);
             return OAUTH2_OK;
         }
         res = res == OAUTH2_NOT_FOUND ? st : worse(res, st);

@@ -39,7 +39,8 @@ struct oauth2_verifier_t {
 /* A cached verdict: the verified claims, or an inactive token. */
 typedef struct oauth2_verdict_t {
     int active;
-    json_t *claims; /* owned by the verdict; NULL when inactive */
+    json_t *claims; /* the verdict's (a JWT's: the parsed object, handed
+                       over); NULL when inactive */
     /*
      * What every hit would otherwise derive from the claims again: the
      * principal (its strings point into `claims`), its scopes (one malloc

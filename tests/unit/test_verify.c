@@ -338,6 +338,33 @@ static void cache_is_bounded(void **state)
     assert_int_equal(stats(&t).sig_checks, 3);
 }
 
+/*
+ * A miss answers from the verdict it cached: the principal borrows it, so
+ * evicting the verdict (here by the next token, in a cache of one) must
+ * not free what the first request still uses. Under ASan a use after free
+ * fails this test.
+ */
+static void miss_principal_outlives_its_eviction(void **state)
+{
+    th_fixture_t *f = *state;
+    oauth2_principal_t *a = NULL, *b = NULL;
+    vt_t t;
+
+    vt_init(f, &t, "cache_entries=1");
+    assert_int_equal(run(f, &t, tok(&t, "valid"), &a), OAUTH2_OK);
+    assert_int_equal(run(f, &t, tok(&t, "valid2"), &b), OAUTH2_OK);
+    assert_string_equal(a->sub, "alice");
+    assert_string_equal(json_string_value(json_object_get(a->claims, "sub")),
+                        "alice");
+    assert_non_null(a->exports);
+    assert_int_equal(a->exports->n, json_object_size(a->claims));
+    assert_string_equal(APR_ARRAY_IDX(a->scopes, 1, const char *), "b");
+    assert_ptr_not_equal(a->claims, b->claims);
+    /* valid's verdict was indeed evicted: it verifies again */
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
+    assert_int_equal(stats(&t).sig_checks, 3);
+}
+
 /* ---- introspection ---------------------------------------------------- */
 
 static oauth2_verifier_t *intro_init(th_fixture_t *f, th_fake_http_t *fh,
@@ -378,8 +405,7 @@ static void same_principal(apr_pool_t *pool, const oauth2_principal_t *a,
     for (i = 0; i < a->scopes->nelts; i++)
         assert_string_equal(APR_ARRAY_IDX(a->scopes, i, const char *),
                             APR_ARRAY_IDX(b->scopes, i, const char *));
-    /* a miss leaves the exports to the embedder; a hit brings them made */
-    assert_null(a->exports);
+    /* a hit brings the exports made (a JWT's miss, too: see below) */
     assert_non_null(b->exports);
     x = oauth2_claim_exports_make(pool, a->claims, 1);
     assert_int_equal(x->n, b->exports->n);
@@ -405,6 +431,9 @@ static void cache_hit_gives_the_same_principal(void **state)
     assert_int_equal(run(f, &t, tok(&t, "valid"), &hit), OAUTH2_OK);
     assert_int_equal(stats(&t).cache_hits, 1);
     same_principal(f->pool, miss, hit);
+    /* the miss answered from the verdict it cached: one set of exports */
+    assert_ptr_equal(miss->exports, hit->exports);
+    assert_ptr_equal(miss->claims, hit->claims);
     /* each hit gets its own scopes array: a caller's push stays its own */
     APR_ARRAY_PUSH(hit->scopes, const char *) = "extra";
     assert_int_equal(run(f, &t, tok(&t, "valid"), &again), OAUTH2_OK);
@@ -833,6 +862,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(cache_is_bounded, th_setup,
                                         th_teardown),
+        cmocka_unit_test_setup_teardown(miss_principal_outlives_its_eviction,
+                                        th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(introspection_active, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(
