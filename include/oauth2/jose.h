@@ -54,14 +54,13 @@ extern const oauth2_jws_limits_t oauth2_jws_default_limits;
 
 /*
  * A parsed, NOT yet verified JWS. Everything lives in ctx->pool of the
- * parse call (header and payload json_t are released by cleanups on it).
+ * parse call (the payload json_t is released by a cleanup on it).
  */
 typedef struct oauth2_jws_t {
     const char *alg; /* always set and supported (alg_bit != 0) */
     unsigned alg_bit;
-    const char *kid; /* or NULL */
-    const char *typ; /* or NULL */
-    json_t *header;
+    const char *kid;           /* or NULL */
+    const char *typ;           /* or NULL */
     json_t *payload;           /* the claims: an object */
     const char *signing_input; /* "<header>.<payload>" as received */
     size_t signing_input_len;

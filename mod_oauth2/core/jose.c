@@ -141,9 +141,11 @@ static oauth2_status_t json_part(oauth2_ctx_t *ctx, const char *what,
 }
 
 /* The header rules: a supported alg, no key-carrying or extension members. */
-static oauth2_status_t check_header(oauth2_ctx_t *ctx, oauth2_jws_t *j)
+static oauth2_status_t check_header(oauth2_ctx_t *ctx, oauth2_jws_t *j,
+                                    const json_t *h)
 {
-    const json_t *h = j->header, *b64;
+    const json_t *b64;
+    const char *alg;
     size_t i;
 
     for (i = 0; i < sizeof(refused_headers) / sizeof(refused_headers[0]); i++)
@@ -157,17 +159,18 @@ static oauth2_status_t check_header(oauth2_ctx_t *ctx, oauth2_jws_t *j)
         oauth2_err_set(ctx, "jws: header \"b64\" other than true refused");
         return OAUTH2_DENIED;
     }
-    j->alg = oauth2_json_str(h, "alg");
-    if (j->alg == NULL) {
+    alg = oauth2_json_str(h, "alg");
+    if (alg == NULL) {
         oauth2_err_set(ctx, "jws: header \"alg\" missing or not a string");
         return OAUTH2_DENIED;
     }
-    j->alg_bit = oauth2_jose_alg_bit(j->alg);
+    j->alg_bit = oauth2_jose_alg_bit(alg);
     if (j->alg_bit == 0) {
         oauth2_err_set(ctx, "jws: alg \"%s\" refused",
-                       oauth2_log_escape(ctx->pool, j->alg, strlen(j->alg)));
+                       oauth2_log_escape(ctx->pool, alg, strlen(alg)));
         return OAUTH2_DENIED;
     }
+    j->alg = alg_by_bit(j->alg_bit)->name;
     j->kid = oauth2_json_str(h, "kid");
     j->typ = oauth2_json_str(h, "typ");
     if ((j->kid == NULL && json_object_get(h, "kid") != NULL) ||
@@ -175,6 +178,82 @@ static oauth2_status_t check_header(oauth2_ctx_t *ctx, oauth2_jws_t *j)
         oauth2_err_set(ctx, "jws: header \"kid\" or \"typ\" not a string");
         return OAUTH2_DENIED;
     }
+    return OAUTH2_OK;
+}
+
+/*
+ * The last header this thread accepted under the default limits, as its
+ * base64url text and what check_header took from it. The tokens one key
+ * signs share their header byte for byte, so a new token's full
+ * verification skips decoding and parsing it (a dozen allocations). The
+ * same bytes give the same answer: only accepted headers are kept.
+ */
+#define MEMO_B64 256
+#define MEMO_STR 128
+
+typedef struct hdr_memo_t {
+    size_t len; /* of b64; 0 = empty */
+    char b64[MEMO_B64];
+    unsigned alg_bit;
+    char kid[MEMO_STR], typ[MEMO_STR]; /* "" with has_* 0 when absent */
+    int has_kid, has_typ;
+} hdr_memo_t;
+
+static _Thread_local hdr_memo_t hdr_memo;
+
+/* Copy an optional header string into the memo; 0 if it does not fit. */
+static int memo_str(char *dst, int *has, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= MEMO_STR)
+        return 0;
+    memcpy(dst, src ? src : "", n + 1);
+    *has = src != NULL;
+    return 1;
+}
+
+static void memo_keep(const char *s, size_t n, const oauth2_jws_t *j)
+{
+    hdr_memo_t *m = &hdr_memo;
+
+    m->len = 0;
+    if (n > sizeof(m->b64) || !memo_str(m->kid, &m->has_kid, j->kid) ||
+        !memo_str(m->typ, &m->has_typ, j->typ))
+        return;
+    memcpy(m->b64, s, n);
+    m->alg_bit = j->alg_bit;
+    m->len = n;
+}
+
+static int memo_hit(apr_pool_t *p, const char *s, size_t n, oauth2_jws_t *j)
+{
+    const hdr_memo_t *m = &hdr_memo;
+
+    if (m->len == 0 || m->len != n || memcmp(m->b64, s, n) != 0)
+        return 0;
+    j->alg_bit = m->alg_bit;
+    j->alg = alg_by_bit(m->alg_bit)->name;
+    j->kid = m->has_kid ? apr_pstrdup(p, m->kid) : NULL;
+    j->typ = m->has_typ ? apr_pstrdup(p, m->typ) : NULL;
+    return 1;
+}
+
+/* Decode, parse and check the header part (or take it from the memo). */
+static oauth2_status_t parse_header(oauth2_ctx_t *ctx, const char *s, size_t n,
+                                    const oauth2_jws_limits_t *lim,
+                                    oauth2_jws_t *j)
+{
+    int memo = lim == &oauth2_jws_default_limits;
+    json_t *h = NULL;
+
+    if (memo && memo_hit(ctx->pool, s, n, j))
+        return OAUTH2_OK;
+    if (json_part(ctx, "jws header", s, n, &lim->header, &h) != OAUTH2_OK ||
+        check_header(ctx, j, h) != OAUTH2_OK)
+        return OAUTH2_DENIED;
+    if (memo)
+        memo_keep(s, n, j);
     return OAUTH2_OK;
 }
 
@@ -204,9 +283,8 @@ oauth2_status_t oauth2_jws_parse_ex(oauth2_ctx_t *ctx, const char *compact,
     d1 = memchr(compact, '.', len);
     d2 = memchr(d1 + 1, '.', (size_t)(end - d1 - 1));
     j = apr_pcalloc(ctx->pool, sizeof(*j));
-    if (json_part(ctx, "jws header", compact, (size_t)(d1 - compact),
-                  &lim->header, &j->header) != OAUTH2_OK ||
-        check_header(ctx, j) != OAUTH2_OK ||
+    if (parse_header(ctx, compact, (size_t)(d1 - compact), lim, j) !=
+            OAUTH2_OK ||
         json_part(ctx, "jws payload", d1 + 1, (size_t)(d2 - d1 - 1),
                   &lim->payload, &j->payload) != OAUTH2_OK)
         return OAUTH2_DENIED;

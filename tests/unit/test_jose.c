@@ -581,6 +581,61 @@ static void typ_and_kid_exposed(void **state)
     assert_int_equal(j->sig_len, 3);
 }
 
+/*
+ * The parser keeps the last accepted header per thread (tokens of one key
+ * share it): a repeat must give the same answer as a fresh parse, with its
+ * own copies, and never stand in for other limits or a refused header.
+ */
+static void header_memo_keeps_answers(void **state)
+{
+    th_fixture_t *f = *state;
+    const char *h1 = "{\"alg\":\"ES256\",\"kid\":\"k1\",\"typ\":\"at+jwt\"}";
+    const char *jku = "{\"alg\":\"ES256\",\"jku\":\"https://x\"}";
+    char *long_kid =
+        apr_psprintf(f->pool, "{\"alg\":\"RS256\",\"kid\":\"%0150d\"}", 7);
+    oauth2_jws_limits_t strict = oauth2_jws_default_limits;
+    oauth2_jws_t *a = NULL, *b = NULL, *c = NULL;
+    const char *t;
+    int i;
+
+    t = mk(f, h1, "{\"n\":1}", "AAAA");
+    assert_int_equal(oauth2_jws_parse(&f->ctx, t, strlen(t), &a), OAUTH2_OK);
+    t = mk(f, h1, "{\"n\":2}", "AAAA");
+    assert_int_equal(oauth2_jws_parse(&f->ctx, t, strlen(t), &b), OAUTH2_OK);
+    assert_string_equal(b->kid, "k1");
+    assert_string_equal(b->typ, "at+jwt");
+    assert_string_equal(b->alg, "ES256");
+    assert_int_equal(b->alg_bit, OAUTH2_ALG_ES256);
+    assert_int_equal(json_integer_value(json_object_get(b->payload, "n")), 2);
+    /* another header: nothing carried over; b keeps its own strings */
+    t = mk(f, "{\"alg\":\"RS256\"}", "{}", "AAAA");
+    assert_int_equal(oauth2_jws_parse(&f->ctx, t, strlen(t), &c), OAUTH2_OK);
+    assert_null(c->kid);
+    assert_null(c->typ);
+    assert_int_equal(c->alg_bit, OAUTH2_ALG_RS256);
+    assert_string_equal(b->kid, "k1");
+    /* stricter limits are applied, not the memo of the default ones */
+    t = mk(f, h1, "{}", "AAAA");
+    assert_int_equal(oauth2_jws_parse(&f->ctx, t, strlen(t), &a), OAUTH2_OK);
+    strict.header.max_members = 1;
+    assert_int_equal(oauth2_jws_parse_ex(&f->ctx, t, strlen(t), &strict, &a),
+                     OAUTH2_DENIED);
+    assert_string_equal(f->ctx.err.text,
+                        "jws header: json: more than 1 members");
+    /* a refused header stays refused; a kid too long to keep (its header
+     * would fit) still parses, whole */
+    for (i = 0; i < 2; i++) {
+        t = mk(f, jku, "{}", "AAAA");
+        assert_int_equal(oauth2_jws_parse(&f->ctx, t, strlen(t), &a),
+                         OAUTH2_DENIED);
+        assert_string_equal(f->ctx.err.text, "jws: header \"jku\" refused");
+        t = mk(f, long_kid, "{}", "AAAA");
+        assert_int_equal(oauth2_jws_parse(&f->ctx, t, strlen(t), &a),
+                         OAUTH2_OK);
+        assert_int_equal(strlen(a->kid), 150);
+    }
+}
+
 static void alg_lists(void **state)
 {
     th_fixture_t *f = *state;
@@ -621,6 +676,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(bad_signatures, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(malformed_tokens, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(header_memo_keeps_answers, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(typ_and_kid_exposed, th_setup,
                                         th_teardown),
