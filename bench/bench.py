@@ -26,6 +26,7 @@ for a Redis GET on every session request),
 BENCH_REPEAT=N ((static, row) pairs per row, the median shown; not for the
 session row, whose Redis counts cover one run),
 BENCH_POLICY_PAIRS=N (more alternating policy/valid-user pairs, default 3),
+BENCH_OPENIDC=0 (no mod_auth_openidc rows even where it is installed),
 BENCH_ONLY=name,name (static unused static_tok bearer bearer_es distinct opaque
 session policy_vu policy). Never part of `make test`: nothing here asserts
 a timing."""
@@ -619,7 +620,7 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
     elif not pol_ok:
         notes.append("Require oauth2-policy: skipped, OAuth2Policy is not "
                      f"accepted by this build ({pol_msg[0][:100]})")
-    if OPENIDC_SO.exists():
+    if OPENIDC_SO.exists() and os.environ.get("BENCH_OPENIDC") != "0":
         import openidc  # bench/openidc.py: a second Apache, same table
         openidc.run(sys.modules[__name__], mock, redis, tmp, only, rows,
                     notes, rs, tokens)
