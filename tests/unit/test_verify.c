@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 
 #include "helpers.h"
 #include "fake_http.h"
@@ -363,6 +364,81 @@ static void miss_principal_outlives_its_eviction(void **state)
     /* valid's verdict was indeed evicted: it verifies again */
     assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK);
     assert_int_equal(stats(&t).sig_checks, 3);
+}
+
+/*
+ * Threads verifying two tokens through a cache of one entry: every call
+ * misses, caches a verdict that shares its claims, and evicts the verdict
+ * another thread may still be reading. Each thread reads its principal
+ * (claims, exports, scopes) after the others had every chance to evict it;
+ * under ASan a lifetime or ownership mistake fails here.
+ */
+typedef struct vworker_t {
+    oauth2_verifier_t *v;
+    const char *tok[2];
+    apr_time_t now;
+    int id, errors;
+} vworker_t;
+
+static void *APR_THREAD_FUNC verify_work(apr_thread_t *t, void *data)
+{
+    vworker_t *w = data;
+    apr_pool_t *p;
+    oauth2_ctx_t ctx;
+    oauth2_principal_t *pr;
+    char *dump;
+    int i;
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < 150; i++) {
+        oauth2_ctx_init(&ctx, p, NULL, w->now);
+        pr = NULL;
+        if (oauth2_verify_token(&ctx, &w->v, 1, w->tok[(i + w->id) & 1], &pr) !=
+                OAUTH2_OK ||
+            pr->exports == NULL ||
+            pr->exports->n != json_object_size(pr->claims) ||
+            strcmp(json_string_value(json_object_get(pr->claims, "sub")),
+                   pr->sub) != 0)
+            w->errors++;
+        else if ((dump = json_dumps(pr->claims, JSON_SORT_KEYS)) == NULL)
+            w->errors++;
+        else
+            free(dump);
+        apr_pool_clear(p); /* ends the borrow, drops the pool's refs */
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static void threads_share_verdicts_safely(void **state)
+{
+    th_fixture_t *f = *state;
+    apr_thread_t *th[4];
+    vworker_t w[4];
+    apr_status_t rv;
+    int i;
+    vt_t t;
+
+    vt_init(f, &t, "cache_entries=1");
+    assert_int_equal(run(f, &t, tok(&t, "valid"), NULL), OAUTH2_OK); /* JWKS */
+    for (i = 0; i < 4; i++) {
+        w[i].v = t.v;
+        w[i].tok[0] = tok(&t, "valid");
+        w[i].tok[1] = tok(&t, "valid2");
+        w[i].now = f->ctx.now;
+        w[i].id = i;
+        w[i].errors = 0;
+        assert_int_equal(
+            apr_thread_create(&th[i], NULL, verify_work, &w[i], f->pool),
+            APR_SUCCESS);
+    }
+    for (i = 0; i < 4; i++) {
+        apr_thread_join(&rv, th[i]);
+        assert_int_equal(w[i].errors, 0);
+    }
+    /* most calls missed: the cache of one kept being evicted */
+    assert_true(stats(&t).sig_checks > 300);
 }
 
 /* ---- introspection ---------------------------------------------------- */
@@ -864,6 +940,8 @@ int main(void)
                                         th_teardown),
         cmocka_unit_test_setup_teardown(miss_principal_outlives_its_eviction,
                                         th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(threads_share_verdicts_safely, th_setup,
+                                        th_teardown),
         cmocka_unit_test_setup_teardown(introspection_active, th_setup,
                                         th_teardown),
         cmocka_unit_test_setup_teardown(
