@@ -14,7 +14,7 @@ noise; the ratios measured back to back are the result.
 
 Environment: BENCH_SECONDS (default 5), BENCH_TOKENS (distinct RS256 tokens,
 default 2000), BENCH_LONG=1 (RSS of the Apache children before/after a long
-session run), BENCH_PERF=1 (perf record -g on the children during each
+session run, and a long distinct-token run), BENCH_PERF=1 (perf record -g on the children during each
 scenario and its static baseline; top functions printed), BENCH_STAT=1
 (perf stat on the children: context switches, page faults and syscalls per
 request, for each scenario and its baseline), BENCH_CALLGRIND=1
@@ -629,7 +629,8 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
                      "libapache2-mod-auth-openidc is not installed); no "
                      "comparison rows")
     if os.environ.get("BENCH_LONG") == "1":
-        long_run(a, cookie, notes)
+        long_run(a, cookie, notes, tokens and token_script(
+            tmp, tokens, "/full/index.html"))
 
 
 def policy_cost(a, rs, vu, po, notes):
@@ -683,17 +684,24 @@ def session_row(a, redis, cookie, pair, notes):
                  f"sealed session record {max(sizes or [0])} bytes")
 
 
-def long_run(a, cookie, notes):
+def long_run(a, cookie, notes, script=None):
+    """RSS of the children before and after BENCH_LONG_SECONDS of session
+    requests, and (with distinct tokens) as long of full verifications:
+    every one caches a verdict and evicts another, the path that
+    allocates most."""
     secs = int(os.environ.get("BENCH_LONG_SECONDS", "60"))
-    wrk(a, "/app/index.html", ["Cookie: oauth2_session=" + cookie],
-        seconds=5)
-    before = rss_kb(a)
-    r = wrk(a, "/app/index.html", ["Cookie: oauth2_session=" + cookie],
-            seconds=secs)
-    after = rss_kb(a)
-    notes.append(f"BENCH_LONG: children RSS {before} kB -> {after} kB "
-                 f"({(after - before) * 100.0 / max(before, 1):+.1f}%) over "
-                 f"{r['n']} session requests")
+    runs = [("session", "/app/index.html",
+             ["Cookie: oauth2_session=" + cookie], None)]
+    if script:
+        runs.append(("distinct-token", "/full/index.html", [], script))
+    for name, path, headers, sc in runs:
+        wrk(a, path, headers, script=sc, seconds=5)
+        before = rss_kb(a)
+        r = wrk(a, path, headers, script=sc, seconds=secs)
+        after = rss_kb(a)
+        notes.append(f"BENCH_LONG: children RSS {before} kB -> {after} kB "
+                     f"({(after - before) * 100.0 / max(before, 1):+.1f}%) "
+                     f"over {r['n']} {name} requests")
 
 
 if __name__ == "__main__":
