@@ -22,7 +22,8 @@ typedef struct oauth2_principal_t {
     const char *sub;            /* may be NULL (client-credentials tokens) */
     const char *client_id;      /* `client_id` or `azp`, may be NULL */
     const char *issuer;         /* `iss` */
-    json_t *claims;             /* object; owned by the request pool */
+    json_t *claims;             /* object, read-only: the request pool's
+                                   or a cached verdict's, lent to it */
     apr_array_header_t *scopes; /* of const char *, possibly empty */
     const char *access_token;   /* for forwarding to the backend on request */
     const char *provider;       /* session principals: provider name */

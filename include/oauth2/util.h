@@ -95,7 +95,8 @@ oauth2_status_t oauth2_json_parse_object(oauth2_ctx_t *ctx, const char *buf,
 /* Register json_decref(json) on pool `p`; returns json. */
 json_t *oauth2_json_pool_own(apr_pool_t *p, json_t *json);
 
-/* Undo oauth2_json_pool_own: the caller takes that reference over. */
+/* Undo oauth2_json_pool_own (of an object registered once on `p`): the
+ * caller takes that reference over. */
 void oauth2_json_pool_disown(apr_pool_t *p, json_t *json);
 
 /* A string member or NULL (wrong type counts as absent). */

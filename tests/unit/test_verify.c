@@ -416,8 +416,8 @@ static void threads_share_verdicts_safely(void **state)
     th_fixture_t *f = *state;
     apr_thread_t *th[4];
     vworker_t w[4];
-    apr_status_t rv;
-    int i;
+    apr_status_t rv, created[4];
+    int i, errors = 0;
     vt_t t;
 
     vt_init(f, &t, "cache_entries=1");
@@ -429,16 +429,21 @@ static void threads_share_verdicts_safely(void **state)
         w[i].now = f->ctx.now;
         w[i].id = i;
         w[i].errors = 0;
-        assert_int_equal(
-            apr_thread_create(&th[i], NULL, verify_work, &w[i], f->pool),
-            APR_SUCCESS);
+        created[i] =
+            apr_thread_create(&th[i], NULL, verify_work, &w[i], f->pool);
     }
+    /* every thread joined before any assert: a failing assert leaves the
+     * test, and the fixture's pool (the verifier) with it */
     for (i = 0; i < 4; i++) {
-        apr_thread_join(&rv, th[i]);
-        assert_int_equal(w[i].errors, 0);
+        if (created[i] == APR_SUCCESS)
+            apr_thread_join(&rv, th[i]);
+        errors += w[i].errors + (created[i] != APR_SUCCESS);
     }
-    /* most calls missed: the cache of one kept being evicted */
-    assert_true(stats(&t).sig_checks > 300);
+    assert_int_equal(errors, 0);
+    /* a thread's next call wants the other token, so one verdict serves at
+     * most one hit per other thread: at least 600 / 4 misses, plus the
+     * first call */
+    assert_true(stats(&t).sig_checks >= 151);
 }
 
 /* ---- introspection ---------------------------------------------------- */
