@@ -14,8 +14,9 @@ noise; the ratios measured back to back are the result.
 
 Environment: BENCH_SECONDS (default 5), BENCH_TOKENS (distinct RS256 tokens,
 default 2000), BENCH_LONG=1 (RSS of the Apache children before/after a long
-session run, and a long distinct-token run), BENCH_PERF=1 (perf record -g on the children during each
-scenario and its static baseline; top functions printed), BENCH_STAT=1
+session run, and a long distinct-token run), BENCH_PERF=1 (perf record -g
+on the children during each scenario and its static baseline; top
+functions printed), BENCH_STAT=1
 (perf stat on the children: context switches, page faults and syscalls per
 request, for each scenario and its baseline), BENCH_CALLGRIND=1
 (instead of the load runs: static, cached bearer and session against httpd
@@ -624,6 +625,8 @@ def run(a, mock, redis, tmp, pol_ok, pol_msg, only, rows, notes):
         import openidc  # bench/openidc.py: a second Apache, same table
         openidc.run(sys.modules[__name__], mock, redis, tmp, only, rows,
                     notes, rs, tokens)
+    elif OPENIDC_SO.exists():
+        notes.append("mod_auth_openidc: left out (BENCH_OPENIDC=0)")
     else:
         notes.append("mod_auth_openidc: absent (Debian's "
                      "libapache2-mod-auth-openidc is not installed); no "
@@ -699,9 +702,13 @@ def long_run(a, cookie, notes, script=None):
         before = rss_kb(a)
         r = wrk(a, path, headers, script=sc, seconds=secs)
         after = rss_kb(a)
+        # expired tokens would make this a run of cheap 401s: say so
+        errs = re.sub(r"read \d+,? ?", "", r["errors"])
+        bad = (f" !non2xx={r['non2xx']} {r['errors']}"
+               if r["non2xx"] or re.search(r"[1-9]", errs) else "")
         notes.append(f"BENCH_LONG: children RSS {before} kB -> {after} kB "
                      f"({(after - before) * 100.0 / max(before, 1):+.1f}%) "
-                     f"over {r['n']} {name} requests")
+                     f"over {r['n']} {name} requests{bad}")
 
 
 if __name__ == "__main__":
