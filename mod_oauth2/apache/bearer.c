@@ -312,7 +312,7 @@ static int authenticate(request_rec *r)
  * list may hold another issuer or audience, so a subrequest into it
  * verifies the token again (a verdict-cache hit).
  */
-static const void *bearer_src(request_rec *r)
+static const apr_array_header_t *bearer_src(request_rec *r)
 {
     return oauth2_ap_dir_cfg(r)->bearer_verifiers;
 }
@@ -325,7 +325,7 @@ const oauth2_principal_t *oauth2_ap_bearer_principal(request_rec *r)
 
 int oauth2_ap_bearer_authenticate(request_rec *r)
 {
-    const void *src = bearer_src(r);
+    const apr_array_header_t *src = bearer_src(r);
     const oauth2_principal_t *p = oauth2_ap_principal_from(r, src);
     oauth2_ap_backend_cfg_t bc;
     int rc;
@@ -345,7 +345,7 @@ int oauth2_ap_bearer_authenticate(request_rec *r)
     if (oauth2_ap_auth_result_get(r, src, &rc) && rc != OK)
         return rc;
     if (src != NULL) /* a list from .htaccess may die with a subrequest */
-        oauth2_ap_src_pool(r, src, ((const apr_array_header_t *)src)->pool);
+        oauth2_ap_src_pool(r, src, src->pool);
     return oauth2_ap_auth_result_remember(r, src, authenticate(r));
 }
 
